@@ -1,0 +1,160 @@
+"""Run records: one directory per run, written atomically, read back as tidy pandas tables.
+
+Layout (``runs/<preset>/<experiment>/<run_id>/``):
+
+* ``spec.json``     -- what the run is (shape, parameter counts, mixture, budgets, seed, vocabulary, ...)
+* ``metrics.csv``   -- one row per (evaluation step, evaluation language, evaluation set): ``step``,
+  ``tokens`` (total training tokens seen), ``eval_lang``, ``eval_set``, ``loss`` (cross-entropy,
+  nats/token), ``loss_u`` (unigram-normalised, vocabulary-insensitive loss of Tao et al. 2024,
+  nats/token), ``lr``, ``train_loss``. Tokens seen per training language follow from the spec's mixture.
+* ``summary.json``  -- written last: final losses, wall time, tokens/s, status (``done`` or ``diverged``).
+* ``env.json``      -- versions, platform, git sha.
+
+A run is *finished* iff ``summary.json`` exists. Every file is written to a temporary name in the same
+directory and moved into place with :func:`os.replace`, so a kill leaves either the old file or the new one,
+never half a file. A half-done run directory (no summary) is wiped and restarted by the grid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from atlas.paths import REPO_ROOT, runs_dir
+
+SPEC, METRICS, SUMMARY, ENV = "spec.json", "metrics.csv", "summary.json", "env.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    with Path(path).open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def run_dir(preset: str, experiment: str, run_id: str, root: Path | None = None) -> Path:
+    return Path(root or runs_dir()) / preset / experiment / run_id
+
+
+def is_finished(path: Path) -> bool:
+    """A run is finished iff its summary was written (the last file a run writes)."""
+    return (Path(path) / SUMMARY).exists()
+
+
+def reset_unfinished(path: Path) -> None:
+    """Remove a run directory that has no summary (a killed run), so it restarts cleanly."""
+    path = Path(path)
+    if path.exists() and not is_finished(path):
+        shutil.rmtree(path)
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except Exception:  # not a git checkout, or git missing
+        return "unknown"
+
+
+def environment() -> dict[str, Any]:
+    """Versions and platform facts recorded beside every run."""
+    import numpy
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "numpy": numpy.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "git_sha": git_sha(),
+    }
+
+
+def iter_runs(preset: str, experiment: str | None = None, root: Path | None = None) -> Iterable[Path]:
+    """Finished run directories of a preset (optionally one experiment), sorted."""
+    base = Path(root or runs_dir()) / preset
+    pattern = f"{experiment}/*" if experiment else "*/*"
+    for path in sorted(base.glob(pattern)):
+        if path.is_dir() and is_finished(path):
+            yield path
+
+
+def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
+    """Flatten nested dicts into dotted keys (``{"shape": {"d_model": 64}}`` -> ``shape.d_model``)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}{k}.", v, out)
+    else:
+        out[prefix.rstrip(".")] = obj
+
+
+def load_specs(preset: str, experiment: str | None = None, root: Path | None = None) -> pd.DataFrame:
+    """One row per finished run: the flattened spec plus the summary (columns prefixed ``summary.``)."""
+    rows = []
+    for path in iter_runs(preset, experiment, root):
+        row: dict[str, Any] = {}
+        _flatten("", read_json(path / SPEC), row)
+        _flatten("summary.", read_json(path / SUMMARY), row)
+        row["path"] = str(path)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_metrics(preset: str, experiment: str | None = None, root: Path | None = None) -> pd.DataFrame:
+    """All evaluation rows of a preset in one tidy table, joined with ``run_id`` and ``experiment``.
+
+    This is the one call a pandas user needs: ``atlas.records.load_metrics("cpu")``.
+    """
+    frames = []
+    for path in iter_runs(preset, experiment, root):
+        spec = read_json(path / SPEC)
+        m = pd.read_csv(path / METRICS)
+        m.insert(0, "run_id", spec["run_id"])
+        m.insert(1, "experiment", spec["experiment"])
+        frames.append(m)
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
