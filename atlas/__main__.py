@@ -1,0 +1,4 @@
+from atlas.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``python -m atlas`` (one module per command)."""
