@@ -1,6 +1,6 @@
 # ATLAS compendium. `make book` and `make test` do all set-up on a fresh machine.
 .DELETE_ON_ERROR:
-.PHONY: setup book chapter test runs bench clean help
+.PHONY: setup book chapter test runs status bench clean help
 SHELL := /bin/bash
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
@@ -9,40 +9,35 @@ PYTHON_SYS ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-KERNEL := atlas
 # The preset whose committed runs the book shows (runs/$(BOOK_PRESET)); tests use smoke.
 BOOK_PRESET ?= cpu
 PRESET ?= cpu
 EXPERIMENT ?= all
-CHAPTERS := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 
 help:
-	@echo "make book            build the HTML book from committed runs (creates .venv on first use)"
-	@echo "make chapter NB=01_data_sampling [BOOK_PRESET=smoke]   execute one chapter into book/"
-	@echo "make test            run the test suite (smoke preset)"
+	@echo "make book                       build the HTML book from committed runs (creates .venv on first use)"
+	@echo "make chapter NB=01_data_sampling  execute one chapter into book/ (BOOK_PRESET=$(BOOK_PRESET))"
+	@echo "make test                       run the test suite (smoke preset)"
 	@echo "make runs PRESET=cpu [EXPERIMENT=monolingual]   (re)generate run records, resumably"
-	@echo "make bench           trainer throughput vs HF Llama, and MFU"
-	@echo "make clean           remove the built book and caches (never runs/)"
+	@echo "make status PRESET=cpu          which runs of a preset are finished"
+	@echo "make bench                      trainer throughput vs HF Llama, and MFU"
+	@echo "make clean                      remove the built book and caches (never runs/)"
 
+# pip finds torch==2.13.0 (CPU) on this machine's disk; elsewhere PyPI serves it.
 $(STAMP): pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip setuptools wheel
 	$(PY) -m pip install -q -e '.[test,bench]'
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (atlas)" > /dev/null
 	touch $@
 
 setup: $(STAMP)
 
-book/%.ipynb: notebooks/%.ipynb $(STAMP) $(wildcard atlas/*.py)
-	$(PY) -m papermill --kernel $(KERNEL) --cwd book $< $@ -p preset $(BOOK_PRESET)
+book: $(STAMP)
+	$(PY) -m atlas.bookbuild --preset $(BOOK_PRESET)
 
 chapter: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make chapter NB=01_data_sampling"; exit 2; }
-	$(PY) -m papermill --kernel $(KERNEL) --cwd book notebooks/$(NB).ipynb book/$(NB).ipynb -p preset $(BOOK_PRESET)
-
-book: $(STAMP) $(addprefix book/,$(addsuffix .ipynb,$(CHAPTERS)))
-	$(VENV)/bin/jupyter-book build . --path-output book -W -n --keep-going
-	@echo "HTML: book/_build/html/index.html"
+	$(PY) -m atlas.bookbuild --preset $(BOOK_PRESET) --only $(NB)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -50,8 +45,11 @@ test: $(STAMP)
 runs: $(STAMP)
 	$(PY) -m atlas grid run --preset $(PRESET) --experiment $(EXPERIMENT)
 
+status: $(STAMP)
+	$(PY) -m atlas grid status --preset $(PRESET) --experiment $(EXPERIMENT)
+
 bench: $(STAMP)
 	$(PY) -m atlas bench train
 
 clean:
-	rm -rf book/_build .cache .pytest_cache
+	rm -rf book/_build book/_verdicts book/[0-9][0-9]_*.ipynb .cache .pytest_cache

@@ -1,0 +1,183 @@
+"""A decoder-only transformer close to the paper's, readable in one sitting (nanoGPT-sized).
+
+Architecture (App. B of the paper gives only the shapes of Table B.3; the rest is inferred from its
+parameter counts, which :func:`param_count` reproduces exactly for every row):
+
+* token embedding ``V x d`` **tied** with the output projection (counted once);
+* ``L`` *parallel* blocks (PaLM / T5X style): ``x + Attn(norm(x)) + FFN(norm(x))`` with **one** learnable
+  RMSNorm scale per block -- the only way to get exactly one ``d``-vector per layer in the paper's count;
+* multi-head causal attention with ``heads`` heads of width ``kv`` (so ``heads * kv`` need not equal ``d``),
+  rotary position embeddings (RoPE), :func:`torch.nn.functional.scaled_dot_product_attention`;
+* gated FFN (SwiGLU: ``W_down(silu(W_gate x) * W_up x)``, three ``d x ffw`` matrices);
+* no biases anywhere; a final RMSNorm *without* a learnable scale (the paper's count has none).
+
+Per layer: ``4 d (heads kv)`` attention + ``3 d ffw`` FFN + ``d`` norm parameters, hence
+
+    N = V d + L (4 d heads kv + 3 d ffw + d)                (embeddings included, counted once)
+
+The Q/K/V and gate/up projections are stored as one fused matrix each (``qkv``, ``gate_up``) -- the same
+parameters, fewer and larger matmuls (faster on CPU and GPU).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAPER_VOCAB = 64_512  # 64,000 SentencePiece pieces + 512 special tokens (App. B)
+
+
+class ShapeError(ValueError):
+    """A malformed model shape."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A model shape as in Table B.3: ``layers``, ``d_model``, ``heads``, ``kv`` (head width), ``ffw``."""
+
+    name: str
+    layers: int
+    d_model: int
+    heads: int
+    kv: int
+    ffw: int
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Shape":
+        keys = ("name", "layers", "d_model", "heads", "kv", "ffw")
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ShapeError(f"shape {dict(d)!r} lacks {missing}; a shape needs {list(keys)}")
+        out = cls(str(d["name"]), *(int(d[k]) for k in keys[1:]))
+        bad = [k for k in keys[1:] if getattr(out, k) <= 0]
+        if bad:
+            raise ShapeError(f"shape {out.name!r}: {bad} must be positive integers")
+        if out.kv % 2:
+            raise ShapeError(f"shape {out.name!r}: kv={out.kv} must be even (rotary embeddings rotate pairs)")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def param_count(shape: Shape | Mapping[str, Any], vocab_size: int, *, embeddings: bool = True) -> int:
+    """Parameters of our model (= the paper's Table B.3 formula), embeddings counted once if ``embeddings``."""
+    s = shape if isinstance(shape, Shape) else Shape.from_dict(shape)
+    d = s.d_model
+    per_layer = 4 * d * s.heads * s.kv + 3 * d * s.ffw + d
+    return (vocab_size * d if embeddings else 0) + s.layers * per_layer
+
+
+def flops_per_token(shape: Shape | Mapping[str, Any], vocab_size: int, seq_len: int, *, attention: bool = True) -> float:
+    """Training FLOPs per token: ``6 N`` (forward + backward matmuls), plus causal attention scores if asked.
+
+    Attention adds ``6 * L * heads * kv * seq_len`` per token (QK^T and AV, forward 2x and backward 4x,
+    halved for the causal mask), the usual PaLM-appendix accounting.
+    """
+    s = shape if isinstance(shape, Shape) else Shape.from_dict(shape)
+    base = 6.0 * param_count(s, vocab_size)
+    if attention:
+        base += 6.0 * s.layers * s.heads * s.kv * seq_len
+    return base
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm; ``learnable=False`` gives the weightless final norm."""
+
+    def __init__(self, dim: int, eps: float = 1e-6, learnable: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim)) if learnable else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return y * self.weight if self.weight is not None else y
+
+
+def rope_tables(seq_len: int, head_dim: int, base: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables of shape (seq_len, head_dim / 2) for rotary embeddings."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (first half, second half) of ``x`` (batch, heads, time, head_dim)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+
+class Block(nn.Module):
+    """One parallel block: ``x + Attn(norm(x)) + FFN(norm(x))``."""
+
+    def __init__(self, s: Shape, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.kv, self.ffw = s.heads, s.kv, s.ffw
+        inner = s.heads * s.kv
+        self.norm = RMSNorm(s.d_model)
+        self.qkv = nn.Linear(s.d_model, 3 * inner, bias=False)
+        self.out = nn.Linear(inner, s.d_model, bias=False)
+        self.gate_up = nn.Linear(s.d_model, 2 * s.ffw, bias=False)
+        self.down = nn.Linear(s.ffw, s.d_model, bias=False)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        h = self.norm(x)
+        q, k, v = self.qkv(h).view(b, t, 3, self.heads, self.kv).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        att = self.out(att.transpose(1, 2).reshape(b, t, self.heads * self.kv))
+        gate, up = self.gate_up(h).split(self.ffw, dim=-1)
+        ffn = self.down(F.silu(gate) * up)
+        y = att + ffn
+        if self.dropout and self.training:
+            y = F.dropout(y, self.dropout)
+        return x + y
+
+
+class Transformer(nn.Module):
+    """Decoder-only language model; ``forward(idx)`` returns logits (batch, time, vocab)."""
+
+    def __init__(self, shape: Shape | Mapping[str, Any], vocab_size: int, max_seq_len: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        s = shape if isinstance(shape, Shape) else Shape.from_dict(shape)
+        if vocab_size <= 0 or max_seq_len <= 0:
+            raise ShapeError(f"vocab_size={vocab_size} and max_seq_len={max_seq_len} must be positive")
+        self.shape, self.vocab_size, self.max_seq_len = s, vocab_size, max_seq_len
+        self.embed = nn.Embedding(vocab_size, s.d_model)
+        self.blocks = nn.ModuleList(Block(s, dropout) for _ in range(s.layers))
+        self.final_norm = RMSNorm(s.d_model, learnable=False)
+        cos, sin = rope_tables(max_seq_len, s.kv)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nanoGPT/GPT-2 initialisation: N(0, 0.02), residual outputs scaled by 1/sqrt(2 L)."""
+        for name, p in self.named_parameters():
+            if name.endswith("norm.weight"):
+                nn.init.ones_(p)
+            else:
+                std = 0.02 / math.sqrt(2 * self.shape.layers) if name.endswith(("out.weight", "down.weight")) else 0.02
+                nn.init.normal_(p, mean=0.0, std=std)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.shape[1]
+        if t > self.max_seq_len:
+            raise ValueError(f"sequence of {t} tokens exceeds max_seq_len={self.max_seq_len}")
+        cos, sin = self.rope_cos[:t], self.rope_sin[:t]
+        x = self.embed(idx)
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        return F.linear(self.final_norm(x), self.embed.weight)  # tied output projection
+
+    def num_parameters(self, embeddings: bool = True) -> int:
+        """Actual torch parameter count (tied weights counted once)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n if embeddings else n - self.embed.weight.numel()
