@@ -1,0 +1,92 @@
+"""Parameter validation for notebooks and commands: one clear error before any work starts.
+
+Every chapter's second cell is ``cfg, languages = validate_notebook_params(preset, languages)``. A bad
+preset name raises :class:`atlas.presets.PresetError` naming it and listing the allowed presets; a bad
+language code raises :class:`atlas.languages.UnknownLanguageError` naming it and listing the allowed codes.
+Both are :class:`ValueError` subclasses (the CLI prints them as ``error: ...`` and exits 2).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Iterable
+
+from atlas import languages as L
+from atlas.presets import PresetError, available_presets, load_preset
+
+EVAL_SETS = ("bible", "flores", "ntrex")
+VOCAB_KINDS = ("mono", "multi")
+
+
+class ParameterError(ValueError):
+    """A notebook/command parameter other than the preset or the languages has a bad value."""
+
+
+def as_config(preset: str | dict[str, Any]) -> dict[str, Any]:
+    """Accept a preset name or an already-loaded preset dict; return the dict (a name is loaded and checked)."""
+    if isinstance(preset, dict):
+        missing = [k for k in ("name", "languages", "data", "tokenizer") if k not in preset]
+        if missing:
+            raise PresetError(f"preset dict lacks the section(s) {missing}; load one with atlas.presets.load_preset")
+        return preset
+    return load_preset(preset)
+
+
+def _parse_languages(languages: str | Iterable[str]) -> list[str]:
+    """Papermill's ``-p languages '["xx"]'`` passes a string: accept JSON/YAML lists and comma lists."""
+    if isinstance(languages, str):
+        text = languages.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError:
+                parsed = [t.strip().strip("'\"") for t in text.strip("[]").split(",") if t.strip()]
+            return [str(x) for x in parsed]
+        return [t.strip() for t in text.split(",") if t.strip()]
+    return list(languages)
+
+
+def _check_extra(cfg: dict[str, Any], name: str, value: Any) -> Any:
+    """Validate well-known extra parameters; unknown names pass through unchanged."""
+    if name == "experiment" and value is not None:
+        allowed = sorted(cfg.get("experiments", {}))
+        if value not in allowed:
+            raise ParameterError(f"unknown experiment {value!r} for preset {cfg['name']!r}; allowed: {', '.join(allowed)}")
+    elif name == "eval_set" and value is not None:
+        if value not in EVAL_SETS:
+            raise ParameterError(f"unknown eval_set {value!r}; allowed: {', '.join(EVAL_SETS)}")
+    elif name in ("vocab", "kind") and value is not None:
+        if value not in VOCAB_KINDS:
+            raise ParameterError(f"unknown {name} {value!r}; allowed: {', '.join(VOCAB_KINDS)}")
+    elif name == "seed" and value is not None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ParameterError(f"seed must be a non-negative integer, got {value!r}")
+    return value
+
+
+def validate_notebook_params(
+    preset: str | dict[str, Any], languages: str | Iterable[str] | None = None, **extra: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """Validate a notebook's parameters and return ``(cfg, languages)``.
+
+    * ``preset``: a preset name (``smoke``, ``cpu`` ...) or a loaded preset dict.
+    * ``languages``: ``None`` (the preset's languages) or codes in any accepted form (``en``, ``eng``,
+      ``eng_Latn``); returned as ISO 639-3 codes. They must have text in the bundled corpus.
+    * ``extra``: other parameters; ``experiment``, ``eval_set``, ``vocab``/``kind`` and ``seed`` are
+      checked. All extras are stored in ``cfg["notebook_params"]``.
+
+    The returned ``cfg`` is a copy whose ``languages`` entry is the validated list.
+    """
+    if isinstance(preset, str) and preset not in available_presets():
+        raise PresetError(f"unknown preset {preset!r}; allowed: {', '.join(available_presets())}")
+    cfg = copy.deepcopy(as_config(preset))
+    if languages is None:
+        langs = L.validate_languages(cfg["languages"], require_corpus=True)
+    else:
+        langs = L.validate_languages(_parse_languages(languages), require_corpus=True)
+    for name, value in extra.items():
+        _check_extra(cfg, name, value)
+    cfg["languages"] = langs
+    cfg["notebook_params"] = dict(extra)
+    return cfg, langs
