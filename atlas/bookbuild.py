@@ -43,7 +43,9 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None)
             raise ValueError(f"unknown chapter(s) {bad}; allowed: {', '.join(sorted(names))}")
         todo = [p for p in todo if p.stem in only]
     os.environ["ATLAS_VERDICT_DIR"] = str((book_dir / "_verdicts").resolve())
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # Kernels inherit our environment; MPLBACKEND=Agg (set by the Makefile and tests for headless work) would
+    # make plt.show() a no-op and leave the chapters without figures, so kernels get the inline backend.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     out = []
     for nb in tqdm(todo, desc=f"chapters ({preset})", unit="chapter"):
         target = book_dir / nb.name

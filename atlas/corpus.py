@@ -110,14 +110,13 @@ _FLORES_SPLITS = ("dev", "devtest")
 
 def _madlad_code(lang: str) -> str:
     """MADLAD-400 names its folders by BCP-47 / ISO 639-1 where one exists (``en``, ``zh``, ``sw``)."""
-    meta = L.get(lang)
-    return {"cmn": "zh", "swh": "sw", "arb": "ar", "pes": "fa", "nob": "no"}.get(meta.iso639_3, meta.code)
+    return L.get(lang).code
 
 
 def _flores_plus_config(lang: str, script: str | None = None) -> tuple[str, str]:
+    """FLORES+ names files ``<iso 639-3>_<ISO 15924>`` (Mandarin: ``cmn_Hans``, not FLORES-200's zho_Hans)."""
     meta = L.get(lang)
-    iso3 = {"cmn": "cmn"}.get(meta.iso639_3, meta.iso639_3)
-    return iso3, script or meta.script
+    return meta.iso639_3, script or meta.script
 
 
 def _load_dataset(**kwargs: Any):

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atlas.metrics import linear_cross_entropy
+
 PAPER_VOCAB = 64_512  # 64,000 SentencePiece pieces + 512 special tokens (App. B)
 
 
@@ -167,7 +169,8 @@ class Transformer(nn.Module):
                 std = 0.02 / math.sqrt(2 * self.shape.layers) if name.endswith(("out.weight", "down.weight")) else 0.02
                 nn.init.normal_(p, mean=0.0, std=std)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """Final normalised hidden states (batch, time, d_model) for token ids (batch, time)."""
         t = idx.shape[1]
         if t > self.max_seq_len:
             raise ValueError(f"sequence of {t} tokens exceeds max_seq_len={self.max_seq_len}")
@@ -175,7 +178,18 @@ class Transformer(nn.Module):
         x = self.embed(idx)
         for block in self.blocks:
             x = block(x, cos, sin)
-        return F.linear(self.final_norm(x), self.embed.weight)  # tied output projection
+        return self.final_norm(x)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (batch, time, vocab) -- or, given ``targets`` (batch, time), the mean cross-entropy in nats/token.
+
+        With targets the tied output projection and the softmax are fused and chunked
+        (:func:`atlas.metrics.linear_cross_entropy`), so the logits are never materialised.
+        """
+        h = self.hidden(idx)
+        if targets is None:
+            return F.linear(h, self.embed.weight)  # tied output projection
+        return linear_cross_entropy(h, self.embed.weight, targets)
 
     def num_parameters(self, embeddings: bool = True) -> int:
         """Actual torch parameter count (tied weights counted once)."""

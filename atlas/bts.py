@@ -1,0 +1,506 @@
+"""Bilingual Transfer Score (BTS; paper Sec. 4, App. B.5.1) from loss curves and from run records.
+
+Definition (paper): ``BTS_{s->t} = -(sigma_bi(L_t(d_mono)) - 2 d_mono) / d_mono = 2 - d_bi / d_mono``, where
+
+* ``d_mono`` -- tokens of language t seen by the *monolingual* t model (its total tokens);
+* ``L_t(d_mono)`` -- that model's loss on t after ``d_mono`` tokens (nats/token);
+* ``d_bi = sigma_bi(L)`` -- the *total* training tokens (s and t together) at which the 50/50 (s, t)
+  bilingual model first reaches loss ``L`` on t.
+
+BTS = 0: no transfer (the bilingual model needs 2 d_mono total tokens, i.e. the same d_mono tokens of t);
+BTS > 0: positive transfer (BTS = 1: an s token is worth a t token; BTS <= 2 always); BTS < 0: interference.
+
+How curves are read (the rules the tests pin down):
+
+* **Interpolation** is linear in log(tokens)-log(loss) between evaluations, for the monolingual loss at
+  ``d_mono`` and for the bilingual crossing alike (power laws are straight lines there).
+* **Never extrapolated.** ``d_mono`` outside the monolingual curve's evaluated range, or a target loss the
+  bilingual curve does not reach between its first and last evaluation, gives ``bts = NaN`` with a
+  ``reason``. In particular a target loss *above* the bilingual curve's first evaluation (the crossing lies
+  before the first evaluation) is NaN, not "very positive".
+* **Non-monotone curves.** ``sigma_bi(L)`` is the *first crossing*: the smallest token count at which the
+  interpolated bilingual curve reaches ``L`` -- equivalently where its running minimum first hits ``L``. Later
+  bumps back above ``L`` (evaluation noise, loss spikes) are ignored. The monolingual loss at ``d_mono`` is
+  read off the interpolated curve as is (no smoothing).
+* Evaluations at 0 tokens cannot be placed on a log axis and are dropped; negative token counts,
+  non-positive or non-finite losses and duplicated token counts are errors.
+
+:func:`matrix_from_runs` builds our transfer matrix from the ``bilingual`` experiment's run records and
+:func:`bts_vs_size` the BTS-vs-model-size table of the preset's scale pairs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from atlas import languages, records
+
+EVAL_SETS = ("bible", "flores")
+LOSSES = ("loss", "loss_u")
+#: Default d_mono as a fraction of the monolingual baseline's token budget (see :func:`default_d_mono`).
+D_MONO_FRACTION = 0.5
+
+
+class BTSInputError(ValueError):
+    """A malformed loss curve or a bad argument (named in the message)."""
+
+
+@dataclass(frozen=True)
+class BTSResult:
+    """One transfer score.
+
+    ``bts`` (dimensionless, NaN when not measurable), ``d_bi`` (total bilingual tokens, NaN when not reached),
+    ``d_mono`` (monolingual tokens of the target), ``reason`` (why ``bts`` is NaN; ``None`` otherwise),
+    ``target_loss`` (the monolingual loss at ``d_mono``, nats/token; NaN when ``d_mono`` is out of range).
+    """
+
+    bts: float
+    d_bi: float
+    d_mono: float
+    reason: str | None = None
+    target_loss: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clean_curve(tokens: Sequence[float], loss: Sequence[float], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one loss curve and return it sorted by tokens, without 0-token points."""
+    t = np.asarray(tokens, dtype=float).ravel()
+    y = np.asarray(loss, dtype=float).ravel()
+    if t.shape != y.shape:
+        raise BTSInputError(f"{name} curve: {t.size} token values but {y.size} loss values")
+    if not np.all(np.isfinite(t)):
+        raise BTSInputError(f"{name} curve: non-finite token count(s) {t[~np.isfinite(t)].tolist()}")
+    if np.any(t < 0):
+        raise BTSInputError(f"{name} curve: negative token count(s) {t[t < 0].tolist()}")
+    keep = t > 0
+    t, y = t[keep], y[keep]
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        bad = y[~np.isfinite(y) | (y <= 0)].tolist()
+        raise BTSInputError(f"{name} curve: losses must be finite and > 0 nats/token, got {bad}")
+    if t.size < 2:
+        raise BTSInputError(f"{name} curve: need at least 2 evaluations at > 0 tokens, got {t.size}")
+    order = np.argsort(t, kind="stable")
+    t, y = t[order], y[order]
+    dup = t[1:][np.diff(t) == 0]
+    if dup.size:
+        raise BTSInputError(f"{name} curve: duplicated token count(s) {np.unique(dup).tolist()}")
+    return t, y
+
+
+def loss_at(tokens: Sequence[float], loss: Sequence[float], d: float) -> float:
+    """Loss of a curve at ``d`` tokens by log-log interpolation; NaN outside the evaluated range."""
+    t, y = clean_curve(tokens, loss, "loss")
+    if not (t[0] <= d <= t[-1]):
+        return float("nan")
+    return float(np.exp(np.interp(np.log(d), np.log(t), np.log(y))))
+
+
+def first_crossing(tokens: Sequence[float], loss: Sequence[float], level: float) -> float:
+    """Smallest token count at which the log-log-interpolated curve first reaches ``level`` (loss <= level).
+
+    NaN if the curve starts below ``level`` (the crossing would lie before the first evaluation; an exact hit
+    at the first evaluation, to rounding, counts as reached there) or never reaches it.
+    """
+    t, y = clean_curve(tokens, loss, "curve")
+    hits = np.flatnonzero(y <= level)
+    if hits.size == 0:
+        return float("nan")
+    i = int(hits[0])
+    if i == 0:
+        # an exact hit (to rounding) at the first evaluation is inside the range; anything lower is not
+        return float(t[0]) if math.isclose(y[0], level, rel_tol=1e-12) else float("nan")
+    lt0, lt1 = np.log(t[i - 1]), np.log(t[i])
+    ly0, ly1, ll = np.log(y[i - 1]), np.log(y[i]), np.log(level)
+    frac = (ly0 - ll) / (ly0 - ly1)  # ly0 > ll >= ly1, so 0 < frac <= 1
+    return float(np.exp(lt0 + frac * (lt1 - lt0)))
+
+
+def bts_from_curves(
+    mono_tokens: Sequence[float],
+    mono_loss: Sequence[float],
+    bi_tokens: Sequence[float],
+    bi_loss: Sequence[float],
+    d_mono: float,
+) -> BTSResult:
+    """BTS_{s->t} from the monolingual t curve and the bilingual (s, t) model's curve on t.
+
+    ``mono_tokens``: tokens seen by the monolingual model; ``bi_tokens``: *total* tokens seen by the bilingual
+    model; losses in nats/token on the same evaluation set of t. ``d_mono``: tokens (> 0).
+    """
+    mt, ml = clean_curve(mono_tokens, mono_loss, "monolingual")
+    bt, bl = clean_curve(bi_tokens, bi_loss, "bilingual")
+    try:
+        d_mono = float(d_mono)
+    except (TypeError, ValueError):
+        raise BTSInputError(f"d_mono must be a number of tokens, got {d_mono!r}") from None
+    if not (math.isfinite(d_mono) and d_mono > 0):
+        raise BTSInputError(f"d_mono must be a finite number of tokens > 0, got {d_mono!r}")
+    nan = float("nan")
+    if not (mt[0] <= d_mono <= mt[-1]):
+        return BTSResult(nan, nan, d_mono, (
+            f"d_mono = {d_mono:.4g} tokens is outside the monolingual curve's evaluated range "
+            f"[{mt[0]:.4g}, {mt[-1]:.4g}]; not extrapolated"))
+    target = float(np.exp(np.interp(np.log(d_mono), np.log(mt), np.log(ml))))
+    d_bi = first_crossing(bt, bl, target)
+    if math.isnan(d_bi):
+        if bl[0] <= target:
+            reason = (f"target loss {target:.4f} is above the bilingual curve's first evaluation "
+                      f"({bl[0]:.4f} at {bt[0]:.4g} tokens): d_bi < {bt[0]:.4g} lies before the observed "
+                      f"range (BTS > {2 - bt[0] / d_mono:.3g}); not extrapolated")
+        else:
+            reason = (f"the bilingual curve never reaches the target loss {target:.4f} within "
+                      f"{bt[-1]:.4g} tokens (best {bl.min():.4f}; BTS < {2 - bt[-1] / d_mono:.3g}); "
+                      "not extrapolated")
+        return BTSResult(nan, nan, d_mono, reason, target)
+    return BTSResult(2.0 - d_bi / d_mono, d_bi, d_mono, None, target)
+
+
+# --------------------------------------------------------------------------------------------- run records
+
+
+def validate_matrix_params(preset: str, eval_set: str = "bible", loss: str = "loss") -> None:
+    """Check the parameters of :func:`matrix_from_runs` (and of the transfer chapter) before any work."""
+    from atlas.presets import validate_preset_name
+
+    validate_preset_name(preset)
+    if eval_set not in EVAL_SETS:
+        raise BTSInputError(f"unknown eval_set {eval_set!r}; allowed: {', '.join(EVAL_SETS)}")
+    if loss not in LOSSES:
+        raise BTSInputError(f"unknown loss column {loss!r}; allowed: {', '.join(LOSSES)}")
+
+
+def bilingual_available(preset: str, root: Path | None = None) -> bool:
+    """True when ``runs/<preset>/bilingual`` holds at least one finished bilingual (two-language) run."""
+    return any(len(records.read_json(p / records.SPEC).get("mixture") or {}) == 2
+               for p in records.iter_runs(preset, "bilingual", root))
+
+
+def _load_bilingual(preset: str, root: Path | None) -> list[dict[str, Any]]:
+    """Finished runs of the bilingual experiment: spec, summary status and path (metrics read lazily)."""
+    out = []
+    for path in records.iter_runs(preset, "bilingual", root):
+        spec = records.read_json(path / records.SPEC)
+        summary = records.read_json(path / records.SUMMARY)
+        mixture = {str(k): float(v) for k, v in (spec.get("mixture") or {}).items()}
+        vocab = spec.get("vocab") or {}
+        out.append({
+            "run_id": spec.get("run_id", path.name), "path": path, "mixture": mixture,
+            "shape": spec.get("shape", {}).get("name"), "params": spec.get("params"),
+            "vocab": (vocab.get("kind"), vocab.get("size"), vocab.get("name")),
+            "tokens": float(spec.get("tokens", float("nan"))),
+            "status": summary.get("status", "done"),
+        })
+    return out
+
+
+def _curve(path: Path, lang: str, eval_set: str, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    m = pd.read_csv(path / records.METRICS)
+    missing = {"tokens", "eval_lang", "eval_set", loss} - set(m.columns)
+    if missing:
+        raise BTSInputError(f"{path / records.METRICS}: missing column(s) {sorted(missing)}")
+    sub = m[(m["eval_lang"] == lang) & (m["eval_set"] == eval_set)].sort_values("tokens")
+    return sub["tokens"].to_numpy(float), sub[loss].to_numpy(float)
+
+
+def default_d_mono(baseline_tokens: float, fraction: float = D_MONO_FRACTION) -> float:
+    """Default d_mono: ``fraction`` (0.5) of the monolingual baseline's token budget.
+
+    Why 0.5: bilingual runs train 2x the baseline's tokens, so with no transfer d_bi = 2 d_mono = the
+    baseline budget, i.e. the middle of the bilingual run; d_bi stays inside the observed range for any
+    BTS >= -2 (d_bi <= 4 d_mono = 2x baseline budget). Both losses are then read in the stable phase of the
+    WSD schedule (the last 10% decays), for any BTS >= -1.6 -- comparing a stable-phase monolingual loss with
+    an end-of-decay bilingual loss would credit the learning-rate decay to transfer.
+    """
+    return float(fraction) * float(baseline_tokens)
+
+
+def bts_table(
+    preset: str,
+    shape: str | None = None,
+    eval_set: str = "bible",
+    d_mono: float | None = None,
+    loss: str = "loss",
+    root: Path | None = None,
+) -> pd.DataFrame:
+    """One row per (bilingual run, direction): every BTS_{s->t} the ``bilingual`` experiment supports.
+
+    Bilingual runs are the finished runs whose spec mixture has two languages at 0.5 each; both directions
+    come from the same run (s->t is scored on t, t->s on s). The monolingual baseline for target t is the
+    finished run of the same experiment whose mixture is {t: 1} with the same shape name and vocabulary
+    (kind, size and name).
+    Mixtures and shapes are read from ``spec.json`` (run ids are never parsed). ``shape=None``: all shapes.
+    ``d_mono=None``: :func:`default_d_mono` of each baseline's budget.
+
+    Columns: ``source, target, shape, params, bts, d_bi, d_mono, target_loss, reason, run_id,
+    baseline_run_id, bi_tokens, mono_tokens`` (token counts are totals per run).
+    """
+    validate_matrix_params(preset, eval_set, loss)
+    if d_mono is not None and not (isinstance(d_mono, numbers.Real) and math.isfinite(d_mono) and d_mono > 0):
+        raise BTSInputError(f"d_mono must be a number of tokens > 0 (or None for the default), got {d_mono!r}")
+    runs = _load_bilingual(preset, root)
+    if not any(len(r["mixture"]) == 2 for r in runs):
+        base = Path(root or records.runs_dir()) / preset / "bilingual"
+        raise BTSInputError(f"no finished bilingual runs under {base}; "
+                            f"generate them with: python -m atlas grid run --preset {preset} --experiment bilingual")
+    shapes = sorted({r["shape"] for r in runs if len(r["mixture"]) == 2})
+    if shape is not None and shape not in shapes:
+        raise BTSInputError(f"no bilingual runs of shape {shape!r} in preset {preset!r}; shapes: {', '.join(shapes)}")
+    baselines = {(next(iter(r["mixture"])), r["shape"], r["vocab"]): r for r in runs if len(r["mixture"]) == 1}
+    rows = []
+    for r in runs:
+        mix = r["mixture"]
+        if len(mix) != 2 or (shape is not None and r["shape"] != shape):
+            continue
+        if not all(abs(w - 0.5) < 1e-6 for w in mix.values()):
+            continue  # not a 50/50 mixture: not a BTS run
+        a, b = sorted(mix)
+        for s, t in ((a, b), (b, a)):
+            base = baselines.get((t, r["shape"], r["vocab"]))
+            row = {"source": s, "target": t, "shape": r["shape"], "params": r["params"], "run_id": r["run_id"],
+                   "baseline_run_id": base["run_id"] if base else None, "bi_tokens": r["tokens"],
+                   "mono_tokens": base["tokens"] if base else float("nan")}
+            nan = float("nan")
+            if base is None:
+                res = BTSResult(nan, nan, d_mono or nan, f"no monolingual baseline for {t} with shape "
+                                f"{r['shape']!r} and vocabulary (kind, size, name) = {r['vocab']!r}")
+            elif r["status"] != "done" or base["status"] != "done":
+                res = BTSResult(nan, nan, d_mono or nan, "a run diverged "
+                                f"({r['run_id']}: {r['status']}, {base['run_id']}: {base['status']})")
+            else:
+                dm = d_mono if d_mono is not None else default_d_mono(base["tokens"])
+                mt, ml = _curve(base["path"], t, eval_set, loss)
+                bt, bl = _curve(r["path"], t, eval_set, loss)
+                if mt.size == 0 or bt.size == 0:
+                    res = BTSResult(nan, nan, dm, f"no {eval_set!r} evaluations of {t} in "
+                                    f"{base['run_id'] if mt.size == 0 else r['run_id']}")
+                else:
+                    try:
+                        res = bts_from_curves(mt, ml, bt, bl, dm)
+                    except BTSInputError as exc:  # a malformed record: report it in the cell, keep the matrix
+                        res = BTSResult(nan, nan, dm, f"malformed metrics ({r['run_id']} / {base['run_id']}): {exc}")
+            row.update(bts=res.bts, d_bi=res.d_bi, d_mono=res.d_mono, target_loss=res.target_loss,
+                       reason=res.reason)
+            rows.append(row)
+    cols = ["source", "target", "shape", "params", "bts", "d_bi", "d_mono", "target_loss", "reason", "run_id",
+            "baseline_run_id", "bi_tokens", "mono_tokens"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["shape", "target", "source"], ignore_index=True)
+
+
+def _main_shape(table: pd.DataFrame, preset: str) -> str:
+    """The shape with the most bilingual pairs; a tie goes to the preset's ``experiments.bilingual.shape``."""
+    from atlas.presets import load_preset
+
+    pairs = table.drop_duplicates("run_id").groupby("shape").size()
+    best = pairs[pairs == pairs.max()]
+    if len(best) > 1:
+        configured = (load_preset(preset).get("experiments", {}).get("bilingual") or {})
+        if isinstance(configured, dict) and configured.get("shape") in best.index:
+            return str(configured["shape"])
+        raise BTSInputError(f"several shapes have {pairs.max()} bilingual pairs each ({', '.join(best.index)}); "
+                            "pass shape=")
+    return str(best.index[0])
+
+
+def matrix_from_runs(
+    preset: str,
+    shape: str | None = None,
+    eval_set: str = "bible",
+    d_mono: float | None = None,
+    loss: str = "loss",
+    root: Path | None = None,
+) -> pd.DataFrame:
+    """Our transfer matrix: rows = target, columns = source (ISO 639-3), cell = BTS_{source->target}.
+
+    ``shape=None`` picks the shape with the most bilingual pairs (the preset's matrix shape; the other shapes
+    hold only the scale pairs). The diagonal and unmeasured cells are NaN; ``frame.attrs`` carries ``shape``,
+    ``eval_set``, ``loss`` and ``reasons`` ({(target, source): why NaN}). See :func:`bts_table`.
+    """
+    table = bts_table(preset, shape=shape, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
+    shape = shape or _main_shape(table, preset)
+    sub = table[table["shape"] == shape]
+    langs = sorted(set(sub["source"]) | set(sub["target"]))
+    matrix = sub.pivot(index="target", columns="source", values="bts").reindex(index=langs, columns=langs)
+    matrix.index.name, matrix.columns.name = "target", "source"
+    matrix = matrix.astype(float)
+    matrix.attrs.update(shape=shape, eval_set=eval_set, loss=loss, preset=preset,
+                        reasons={(r.target, r.source): r.reason for r in sub.itertuples() if r.reason})
+    return matrix
+
+
+def bts_vs_size(
+    preset: str,
+    eval_set: str = "bible",
+    d_mono: float | None = None,
+    loss: str = "loss",
+    root: Path | None = None,
+) -> pd.DataFrame:
+    """BTS against model size for the scale pairs: every bilingual pair trained at more than one shape.
+
+    One row per (direction, shape), sorted by pair then parameters: ``source, target, shape, params, bts,
+    d_bi, d_mono, reason`` (paper App. C.2 / Fig. C.1: scores rise modestly with N).
+    """
+    table = bts_table(preset, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
+    n_shapes = table.groupby(["source", "target"])["shape"].transform("nunique")
+    out = table[n_shapes > 1]
+    cols = ["source", "target", "shape", "params", "bts", "d_bi", "d_mono", "reason"]
+    return out[cols].sort_values(["source", "target", "params"], ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------ chapter helpers
+
+
+def compare_with_paper(matrix: pd.DataFrame, which: str = "38x38") -> pd.DataFrame:
+    """Cells scored both by us and by the paper: ``source, target, ours, paper, measured`` (``measured``:
+    the cell lies in the paper's directly measured 9x9 block, the rest are the paper's estimates)."""
+    from atlas import paper_tables
+
+    paper = paper_tables.transfer_matrix(which)
+    block = set(paper_tables.measured_block())
+    rows = []
+    for t in matrix.index:
+        for s in matrix.columns:
+            ti, si = languages.resolve(t), languages.resolve(s)
+            if ti == si or ti not in paper.index or si not in paper.columns:
+                continue
+            ours = float(matrix.loc[t, s])
+            if np.isfinite(ours):
+                rows.append({"source": si, "target": ti, "ours": ours, "paper": float(paper.loc[ti, si]) + 0.0,
+                             "measured": ti in block and si in block})
+    return pd.DataFrame(rows, columns=["source", "target", "ours", "paper", "measured"])
+
+
+def size_trend(size_table: pd.DataFrame) -> pd.DataFrame:
+    """Per scale-pair direction: ``n_shapes``, BTS at the smallest and largest model, and ``slope`` = least-
+    squares change of BTS per decade of parameters (finite scores only; NaN with fewer than 2)."""
+    rows = []
+    for (s, t), g in size_table.groupby(["source", "target"], sort=True):
+        g = g[np.isfinite(g["bts"])].sort_values("params")
+        slope = float(np.polyfit(np.log10(g["params"].astype(float)), g["bts"], 1)[0]) if len(g) >= 2 else float("nan")
+        rows.append({"source": s, "target": t, "n_shapes": len(g),
+                     "params_min": g["params"].min() if len(g) else np.nan,
+                     "params_max": g["params"].max() if len(g) else np.nan,
+                     "bts_smallest": float(g["bts"].iloc[0]) if len(g) else np.nan,
+                     "bts_largest": float(g["bts"].iloc[-1]) if len(g) else np.nan, "slope_per_decade": slope})
+    return pd.DataFrame(rows)
+
+
+def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.DataFrame | None) -> list:
+    """Verdicts of the transfer-matrix chapter, computed from our matrix and scale table (``None``: no runs)."""
+    from scipy import stats as sps
+
+    from atlas.verdicts import Verdict
+
+    ch = "04_transfer_matrix"
+    none = "this preset has no finished bilingual runs"
+    out = []
+    # 1. interference dominates
+    from atlas import paper_tables, stats
+
+    pm = paper_tables.transfer_matrix("38x38")
+    block = paper_tables.measured_block()
+    d = stats.describe_matrices({"all": pm, "measured": pm.loc[block, block]})
+    claim, src = "Most language pairs interfere (BTS < 0)", "Fig. 2 / Fig. C.2"
+    paper = (f"38x38 mean {d.loc['all', 'mean']:.2f}, {100 * d.loc['all', 'share_negative']:.0f}% of cells < 0; "
+             f"measured 9x9 mean {d.loc['measured', 'mean']:.2f}, "
+             f"{100 * d.loc['measured', 'share_negative']:.0f}% < 0")
+    vals = matrix.to_numpy()[np.isfinite(matrix.to_numpy())] if matrix is not None else np.array([])
+    if vals.size == 0:
+        out.append(Verdict(ch, claim, src, paper, "n/a", "not testable", none if matrix is None else
+                           "no finite score in our matrix", preset))
+    else:
+        neg = float(np.mean(vals < 0))
+        status = ("reproduced" if vals.mean() < 0 and neg > 0.5 else
+                  "partially" if vals.mean() < 0 or neg > 0.5 else "not reproduced")
+        out.append(Verdict(ch, claim, src, paper, f"mean {vals.mean():.2f}, {100 * neg:.0f}% of {vals.size} "
+                           "cells < 0", status, "reproduced = mean < 0 and most cells < 0", preset))
+    # 2. agreement with the paper's directly measured cells
+    claim, src = "Our scores rank pairs like the paper's measured BTS", "Fig. C.2, top-left 9x9 (App. B.5.1)"
+    comp = compare_with_paper(matrix) if matrix is not None else pd.DataFrame(columns=["measured"])
+    meas = comp[comp["measured"]] if len(comp) else comp
+    if len(meas) < 5:
+        out.append(Verdict(ch, claim, src, "measured 9x9 block", f"{len(meas)} overlapping measured cells",
+                           "not testable", none if matrix is None else "fewer than 5 cells overlap the paper's "
+                           "measured block", preset))
+    else:
+        rho = sps.spearmanr(meas["ours"], meas["paper"])
+        status = ("reproduced" if rho.statistic > 0.5 and rho.pvalue < 0.05 else
+                  "partially" if rho.statistic > 0 else "not reproduced")
+        out.append(Verdict(ch, claim, src, "measured 9x9 block", f"Spearman rho = {rho.statistic:.2f} "
+                           f"(p = {rho.pvalue:.2g}, n = {len(meas)})", status,
+                           "reproduced = rho > 0.5 with p < 0.05; tiny models on Bible text vs 2B models on "
+                           "MADLAD-400", preset))
+    # 3. es -> pt synergy vs en -> zh interference (App. C.2)
+    claim, src = "es->pt is synergistic, en->zh interferes", "App. C.2, Fig. C.1"
+    cells = {}
+    if matrix is not None:
+        iso = {languages.resolve(str(c)): c for c in matrix.index}
+        isoc = {languages.resolve(str(c)): c for c in matrix.columns}
+        for s, t in (("spa", "por"), ("eng", "cmn")):
+            if t in iso and s in isoc and np.isfinite(matrix.loc[iso[t], isoc[s]]):
+                cells[(s, t)] = float(matrix.loc[iso[t], isoc[s]])
+    if len(cells) < 2:
+        out.append(Verdict(ch, claim, src, "es->pt 0.5, en->zh -1.0", "n/a", "not testable",
+                           none if matrix is None else "our matrix lacks es->pt or en->zh", preset))
+    else:
+        sp, ez = cells[("spa", "por")], cells[("eng", "cmn")]
+        status = ("reproduced" if sp > 0 > ez else "partially" if sp > ez else "not reproduced")
+        out.append(Verdict(ch, claim, src, "es->pt 0.5, en->zh -1.0", f"es->pt {sp:.2f}, en->zh {ez:.2f}",
+                           status, "reproduced = es->pt > 0 > en->zh; partially = right order only", preset))
+    # 4. BTS vs model size
+    claim, src = "Transfer scores improve with model size", "App. C.2, Fig. C.1"
+    trend = size_trend(size_table) if size_table is not None and len(size_table) else pd.DataFrame()
+    trend = trend[np.isfinite(trend["slope_per_decade"])] if len(trend) else trend
+    if len(trend) == 0:
+        out.append(Verdict(ch, claim, src, "Score ~ -0.11 + 0.08 N (N in 1e9)", "n/a", "not testable",
+                           none if size_table is None else "no scale pair has finite scores at 2+ sizes", preset))
+    else:
+        up = int((trend["slope_per_decade"] > 0).sum())
+        n_sizes = int(trend["n_shapes"].max())
+        status = ("reproduced" if up == len(trend) and n_sizes >= 3 else "partially" if up else "not reproduced")
+        out.append(Verdict(ch, claim, src, "Score ~ -0.11 + 0.08 N (N in 1e9)",
+                           f"BTS rises with N for {up} of {len(trend)} directions (mean slope "
+                           f"{trend['slope_per_decade'].mean():+.2f} per decade of N)", status,
+                           f"{n_sizes} model sizes spanning {trend['params_min'].min():,.0f}-"
+                           f"{trend['params_max'].max():,.0f} parameters, one seed each; reproduced needs a rise "
+                           "in every direction over 3+ sizes", preset))
+    return out
+
+
+def pair_curves(
+    preset: str,
+    source: str,
+    target: str,
+    shape: str | None = None,
+    eval_set: str = "bible",
+    loss: str = "loss",
+    root: Path | None = None,
+) -> pd.DataFrame:
+    """The two curves behind BTS_{source->target}: ``model`` (``monolingual`` | ``bilingual``), ``tokens``
+    (total tokens of that model), ``loss`` (nats/token on ``target``'s ``eval_set``). For figures."""
+    validate_matrix_params(preset, eval_set, loss)
+    s, t = languages.resolve(source), languages.resolve(target)
+    table = bts_table(preset, shape=shape, eval_set=eval_set, loss=loss, root=root)
+    row = table[(table["source"] == s) & (table["target"] == t)]
+    if row.empty:
+        raise BTSInputError(f"no bilingual run for {s}->{t}" + (f" with shape {shape!r}" if shape else ""))
+    row = row.iloc[0]
+    runs = {r["run_id"]: r for r in _load_bilingual(preset, root)}
+    frames = []
+    for model, run_id in (("monolingual", row["baseline_run_id"]), ("bilingual", row["run_id"])):
+        if run_id is None:
+            continue
+        tok, val = _curve(runs[run_id]["path"], t, eval_set, loss)
+        frames.append(pd.DataFrame({"model": model, "tokens": tok, "loss": val}))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(bts=row["bts"], d_bi=row["d_bi"], d_mono=row["d_mono"], target_loss=row["target_loss"],
+                     shape=row["shape"])
+    return out

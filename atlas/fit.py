@@ -1,0 +1,778 @@
+"""One fitting engine for every law in :mod:`atlas.laws`: Huber on log loss, a grid of starts, L-BFGS-B.
+
+Protocol (book appendix "Fitting protocol" gives the reasons):
+
+1. **Objective**: ``sum_i Huber_delta(log Lhat_i - log L_i)`` with ``delta = 1e-3`` (Chinchilla approach 3),
+   float64, analytic gradient (exact; checked against finite differences in the tests).
+2. **Starts**: the Cartesian product of every free parameter's grid (:class:`atlas.laws.Param.grid`,
+   overridable) is evaluated in one vectorised pass; the ``n_starts`` best grid points (and any explicit
+   ``starts``) are optimised. ``n_starts=None`` optimises every grid point (Chinchilla's protocol; slow).
+3. **Optimiser**: lmfit ``minimize(method="lbfgsb")`` (L-BFGS-B on lmfit's bounded-parameter transform).
+   The best final objective wins; the result records its grid start, how many starts reported
+   convergence and how many reached the best objective (within ``1e-6`` relative).
+4. **Goodness of fit**: R^2 is computed on the **loss** (nats/token), not on log loss:
+   ``1 - sum (L - Lhat)^2 / sum (L - mean L)^2``. Held-out R^2 uses the paper's splits (App. B.3):
+   random 20 %, largest N, top-20 % D, top-20 % C = 6 N D_tot, unseen mixtures (K >= 3).
+5. **Uncertainty**: seeded bootstrap that resamples *runs* (``run_id``) with replacement when that column
+   exists, else points; percentile CIs; failed replicates are counted and listed, never dropped silently.
+
+A fit that cannot be made (too few points, no finite start, optimiser error) returns ``status="failed"``
+with a message; bad *input* (missing column, non-positive N, NaN loss) raises :class:`FitDataError` naming
+the column and the row before any work starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import warnings as _warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import lmfit
+import numpy as np
+import pandas as pd
+
+try:  # tiny matrices: multithreaded BLAS only adds contention (10x slower L-BFGS-B on a busy machine)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - optional dependency
+    threadpool_limits = None
+
+from atlas.laws import Data, Law, LawError, get_law
+
+HUBER_DELTA = 1e-3
+SPLITS = ("random", "N", "D", "C", "M")
+SPLIT_TITLES = {"random": "R2", "N": "R2(N)", "D": "R2(D)", "C": "R2(C)", "M": "R2(M)"}
+_SCREEN_CELLS = 2_000_000  # grid points x data points evaluated per vectorised chunk
+
+
+class FitDataError(ValueError):
+    """Input data a law cannot be fitted to (names the column and the row)."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# input validation
+
+
+def _as_frame(data: Data) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    return pd.DataFrame({k: np.asarray(v) for k, v in data.items()})
+
+
+def validate_data(
+    law: str | Law,
+    data: Data,
+    *,
+    columns: Mapping[str, str] | None = None,
+    loss: str = "loss",
+    source: str = "data",
+    line_offset: int | None = None,
+) -> None:
+    """Raise :class:`FitDataError` for the first bad column/row; ``line_offset`` adds file line numbers.
+
+    Rules: ``loss`` finite and > 0; the law's ``positive`` columns finite (``U*`` may be ``inf``) and > 0;
+    other token columns (``D_*``, ``U_*``) >= 0 and not NaN; ``K`` >= 1; ``p_family`` in (0, 1];
+    a source with tokens seen (``D_x > 0``) needs unique tokens (``U_x > 0``).
+    """
+    law = get_law(law)
+    columns = dict(columns or {})
+    frame = _as_frame(data)
+    if len(frame) == 0:
+        raise FitDataError(f"{source}: no rows to fit")
+
+    def where(i: int) -> str:
+        s = f"row {i + 1}"
+        if line_offset is not None:
+            s += f" (line {i + 1 + line_offset})"
+        return s
+
+    needed = [("loss", loss)] + [(c, columns.get(c, c)) for c in law.columns]
+    missing = [src for _, src in needed if src not in frame.columns]
+    if missing:
+        raise FitDataError(
+            f"{source}: missing column {missing[0]!r} needed by law {law.name!r}"
+            f" (required: {', '.join(src for _, src in needed)}; found: {', '.join(map(str, frame.columns))})"
+        )
+    values: dict[str, np.ndarray] = {}
+    for col, src in needed:
+        try:
+            v = pd.to_numeric(frame[src], errors="raise").to_numpy(dtype=np.float64)
+        except (ValueError, TypeError):
+            bad = next(i for i, x in enumerate(frame[src]) if not _is_number(x))
+            raise FitDataError(
+                f"{source}: column {src!r} must be numeric; {where(bad)} has {frame[src].iloc[bad]!r}"
+            ) from None
+        values[col] = v
+        is_u = col == "U" or col.startswith("U_")
+        nan = np.isnan(v) | (np.isinf(v) & (not is_u))
+        if col == "loss":
+            nan = ~np.isfinite(v)
+        if nan.any():
+            i = int(np.argmax(nan))
+            raise FitDataError(f"{source}: column {src!r} is missing/NaN/inf at {where(i)} (value {float(v[i])!r})")
+        if col == "loss" or col in law.positive:
+            bad = ~(v > 0)
+            rule = "> 0"
+        elif col == "K":
+            bad, rule = ~(v >= 1), ">= 1"
+        else:
+            bad, rule = ~(v >= 0), ">= 0"
+        if col == "p_family":
+            bad, rule = ~((v > 0) & (v <= 1)), "in (0, 1]"
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise FitDataError(f"{source}: column {src!r} must be {rule}; {where(i)} has {float(v[i])!r}")
+    for col in law.columns:
+        if col.startswith("D") and col != "D_tot":
+            ucol = "U" + col[1:]
+            if ucol in values:
+                bad = (values[col] > 0) & ~(values[ucol] > 0)
+                if bad.any():
+                    i = int(np.argmax(bad))
+                    raise FitDataError(
+                        f"{source}: {where(i)} has {columns.get(col, col)}={float(values[col][i])!r} tokens seen but "
+                        f"{columns.get(ucol, ucol)}={float(values[ucol][i])!r} unique tokens (must be > 0)"
+                    )
+
+
+def _is_number(x: Any) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------------------
+# objective
+
+
+def huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    """Huber loss: ``r^2/2`` for ``|r| <= delta``, ``delta (|r| - delta/2)`` beyond."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def r2_score(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Coefficient of determination on the values given (here: loss in nats/token)."""
+    y = np.asarray(y, float)
+    yhat = np.asarray(yhat, float)
+    if len(y) < 2:
+        return float("nan")
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    if ss_tot == 0:
+        return float("nan")
+    return 1.0 - float(np.sum((y - yhat) ** 2)) / ss_tot
+
+
+class _Problem:
+    """A law, prepared data and the free/fixed/tied parameter layout; evaluates objective and gradient."""
+
+    def __init__(
+        self,
+        law: Law,
+        X: Mapping[str, np.ndarray],
+        logy: np.ndarray,
+        delta: float,
+        fixed: Mapping[str, float],
+        tie: Mapping[str, str],
+    ):
+        self.law, self.X, self.logy, self.delta = law, X, logy, delta
+        self.fixed = dict(fixed)
+        self.tie = dict(tie)
+        self.free = [n for n in law.names if n not in self.fixed and n not in self.tie]
+        self.lower = np.array([law.param(n).lower for n in self.free])
+        self.upper = np.array([law.param(n).upper for n in self.free])
+
+    def full(self, theta_free: np.ndarray) -> dict[str, Any]:
+        """Free vector (or matrix: starts x free) -> every internal parameter (columns broadcast)."""
+        theta_free = np.asarray(theta_free, float)
+        out: dict[str, Any] = {}
+        for j, n in enumerate(self.free):
+            out[n] = theta_free[..., j : j + 1] if theta_free.ndim == 2 else theta_free[j]
+        for n, v in self.fixed.items():
+            out[n] = v
+        for n, src in self.tie.items():
+            out[n] = out[src]
+        return out
+
+    def value_grad(self, theta_free: np.ndarray) -> tuple[float, np.ndarray]:
+        p = self.full(theta_free)
+        logl, g = self.law.fn(p, self.X, True)
+        r = logl - self.logy
+        f = float(np.sum(huber(r, self.delta))) / self.delta
+        psi = np.clip(r, -self.delta, self.delta) / self.delta
+        grad = np.zeros(len(self.free))
+        index = {n: j for j, n in enumerate(self.free)}
+        for name, d in g.items():
+            target = self.tie.get(name, name)
+            if target in index:
+                grad[index[target]] += float(np.sum(psi * d))
+        return f, grad
+
+    def values(self, thetas: np.ndarray) -> np.ndarray:
+        """Objective at many free vectors at once (vectorised over chunks of starts)."""
+        n = len(self.logy)
+        chunk = max(1, _SCREEN_CELLS // max(n, 1))
+        out = np.empty(len(thetas))
+        with np.errstate(all="ignore"):
+            for s in range(0, len(thetas), chunk):
+                p = self.full(thetas[s : s + chunk])
+                logl, _ = self.law.fn(p, self.X, False)
+                r = np.broadcast_to(logl - self.logy, (min(chunk, len(thetas) - s), n))
+                v = np.sum(huber(r, self.delta), axis=1) / self.delta
+                out[s : s + chunk] = np.where(np.isfinite(v), v, np.inf)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class FitResult:
+    """Outcome of one fit. ``params`` use the paper's names (E, A, B, alpha, beta, lam, tau_*, phi, psi ...)."""
+
+    law: str
+    status: str  # "ok" | "failed"
+    message: str
+    params: dict[str, float]
+    internal: dict[str, float]
+    objective: float  # sum of Huber(delta) on log-loss residuals at the best fit
+    r2: float  # in-sample R^2 on loss (nats/token)
+    n_points: int
+    n_grid: int
+    n_starts: int
+    n_converged: int  # starts whose L-BFGS-B run reported success
+    n_at_best: int  # starts that ended within 1e-6 (relative) of the best objective
+    best_start: dict[str, float]  # public values of the start that led to the best fit
+    seconds: float
+    huber_delta: float = HUBER_DELTA
+    fixed: dict[str, float] = field(default_factory=dict)
+    tie: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)
+    loss: str = "loss"
+    warnings: list[str] = field(default_factory=list)
+    starts: list[list[float]] = field(default_factory=list, repr=False)  # internal free vectors tried
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def predict(self, data: Data) -> np.ndarray:
+        """Predicted loss (nats/token) for ``data`` (same column mapping as the fit)."""
+        if not self.ok:
+            raise LawError(f"cannot predict with a failed fit ({self.message})")
+        return get_law(self.law).predict(data, self.internal, self.columns)
+
+    def to_dict(self, *, starts: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not starts:
+            d.pop("starts")
+        d["r2_on"] = "loss (nats/token), in-sample"
+        return d
+
+
+def _failed(law: Law, message: str, n: int, t0: float, **kw: Any) -> FitResult:
+    nan = {p.public: float("nan") for p in law.params}
+    return FitResult(
+        law=law.name,
+        status="failed",
+        message=message,
+        params=nan,
+        internal={p.name: float("nan") for p in law.params},
+        objective=float("nan"),
+        r2=float("nan"),
+        n_points=n,
+        n_grid=kw.pop("n_grid", 0),
+        n_starts=kw.pop("n_starts", 0),
+        n_converged=0,
+        n_at_best=0,
+        best_start={},
+        seconds=time.perf_counter() - t0,
+        **kw,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# the engine
+
+
+def start_grid(law: str | Law, free: Sequence[str] | None = None, grid: Mapping[str, Iterable[float]] | None = None) -> np.ndarray:
+    """Cartesian product of the free parameters' start values (internal units), one row per start.
+
+    Parameters in one of the law's ``grid_groups`` share a single axis (they start equal).
+
+    ``grid`` overrides a parameter's values; keys may be internal (``loglam``) or public (``lam``) names;
+    public values of log-fitted parameters are converted.
+    """
+    law = get_law(law)
+    free = list(free or law.names)
+    override: dict[str, tuple[float, ...]] = {}
+    for key, vals in (grid or {}).items():
+        p = law.param(key)
+        vals = tuple(float(v) for v in np.atleast_1d(vals))
+        override[p.name] = tuple(p.from_public(v) for v in vals) if key == p.public and p.public != p.name else vals
+    groups = [tuple(n for n in g if n in free) for g in law.grid_groups]
+    groups = [g for g in groups if len(g) > 1]
+    grouped = {n for g in groups for n in g}
+    axes: list[list[tuple[tuple[str, ...], float]]] = []
+    for key in [(n,) for n in free if n not in grouped] + groups:
+        p = law.param(key[0])
+        vals = override.get(key[0], p.grid)
+        span = p.upper - p.lower
+        axes.append([(key, min(max(v, p.lower + 1e-6 * span), p.upper - 1e-6 * span)) for v in vals])
+    index = {n: j for j, n in enumerate(free)}
+    rows = []
+    for combo in itertools.product(*axes):
+        row = np.empty(len(free))
+        for key, v in combo:
+            for n in key:
+                row[index[n]] = v
+        rows.append(row)
+    return np.array(rows, dtype=np.float64).reshape(-1, len(free))
+
+
+def fit(
+    law: str | Law,
+    data: Data,
+    *,
+    loss: str = "loss",
+    columns: Mapping[str, str] | None = None,
+    n_starts: int | None = 8,
+    grid: Mapping[str, Iterable[float]] | None = None,
+    starts: Sequence[Mapping[str, float]] | None = None,
+    screen: bool = True,
+    screen_points: int | None = 128,
+    fixed: Mapping[str, float] | None = None,
+    tie: Mapping[str, str] | None = None,
+    huber_delta: float = HUBER_DELTA,
+    max_nfev: int = 3000,
+    n_jobs: int = 1,
+    validate: bool = True,
+    source: str = "data",
+) -> FitResult:
+    """Fit ``law`` to the rows of ``data`` (columns per :mod:`atlas.laws`; ``columns`` renames law->data).
+
+    * ``n_starts``: how many of the best grid points to optimise (``None``: all of them).
+    * ``starts``: extra start points (public or internal names; missing ones take the grid's middle value),
+      always optimised; with ``screen=False`` only these are used.
+    * ``screen_points``: the grid is ranked on at most this many rows (a fixed, seeded subset; ``None``:
+      all rows) -- ranking starts needs the shape of the data, not every point.
+    * ``n_jobs``: optimise starts in this many forked worker processes (Linux/macOS; default 1).
+    * ``fixed``: parameters held at a value (public or internal names); ``tie``: ``{"beta": "alpha"}``
+      makes beta equal alpha (as in Muennighoff et al.'s published fit).
+    """
+    t0 = time.perf_counter()
+    law = get_law(law)
+    columns = dict(columns or {})
+    if validate:
+        validate_data(law, data, columns=columns, loss=loss, source=source)
+    fixed_int: dict[str, float] = {}
+    for k, v in (fixed or {}).items():
+        p = law.param(k)
+        fixed_int[p.name] = p.from_public(v) if k == p.public else float(v)
+    tie_int = {law.param(k).name: law.param(v).name for k, v in (tie or {}).items()}
+    raw = law.arrays(data, columns)
+    X = law.prepare(raw)
+    y = np.asarray(data[loss], dtype=np.float64)
+    prob = _Problem(law, X, np.log(y), huber_delta, fixed_int, tie_int)
+    n = len(y)
+    common = dict(fixed=dict(fixed or {}), tie=dict(tie or {}), columns=columns, loss=loss, huber_delta=huber_delta)
+    if n <= len(prob.free):
+        return _failed(law, f"underdetermined: {n} points for {len(prob.free)} free parameters", n, t0, **common)
+
+    # --- starts: screened grid + explicit ------------------------------------------------------------
+    cand: list[np.ndarray] = []
+    n_grid = 0
+    if screen:
+        G = start_grid(law, prob.free, grid)
+        n_grid = len(G)
+        sprob = prob
+        if screen_points is not None and n > screen_points:
+            sub = np.sort(np.random.default_rng(0).choice(n, int(screen_points), replace=False))
+            sX = law.prepare({k: v[sub] for k, v in raw.items()})
+            sprob = _Problem(law, sX, prob.logy[sub], huber_delta, fixed_int, tie_int)
+        vals = sprob.values(G)
+        order = np.argsort(vals, kind="stable")
+        order = order[np.isfinite(vals[order])]
+        take = order if n_starts is None else order[: max(int(n_starts), 0)]
+        cand.extend(G[take])
+    for s in starts or []:
+        full = {}
+        for p in law.params:
+            if p.public in s:
+                full[p.name] = p.from_public(float(s[p.public]))
+            elif p.name in s:
+                full[p.name] = float(s[p.name])
+            else:
+                full[p.name] = float(np.median(p.grid))
+        v = np.array([full[nm] for nm in prob.free])
+        cand.append(np.clip(v, prob.lower + 1e-9, prob.upper - 1e-9))
+    if not cand:
+        return _failed(law, "no start point has a finite objective", n, t0, n_grid=n_grid, **common)
+
+    # --- optimise every start with lmfit L-BFGS-B -------------------------------------------------------
+    finals: list[tuple[float, np.ndarray, bool, int]] = []
+    errors: list[str] = []
+    for i, out in enumerate(_optimise_all(prob, cand, max_nfev, n_jobs)):
+        if isinstance(out, str):
+            errors.append(f"start {i}: {out}")
+        elif np.isfinite(out[0]):
+            finals.append((out[0], out[1], out[2], i))
+    if not finals:
+        msg = "every start failed" + (f" ({errors[0]})" if errors else " (non-finite objective)")
+        return _failed(law, msg, n, t0, n_grid=n_grid, n_starts=len(cand), **common)
+    best_f, best_x, _, best_i = min(finals, key=lambda t: t[0])
+    n_conv = sum(1 for t in finals if t[2])
+    n_best = sum(1 for t in finals if t[0] <= best_f + 1e-6 * max(abs(best_f), 1e-12))
+
+    full = prob.full(best_x)
+    internal = {nm: float(np.asarray(full[nm]).ravel()[0]) for nm in law.names}
+    logl, _ = law.fn(internal, X, False)
+    yhat = np.exp(logl)
+    start_full = prob.full(cand[best_i])
+    warn = _diagnose(law, prob, best_x, X)
+    if errors:
+        warn.append(f"{len(errors)} of {len(cand)} starts raised errors (first: {errors[0]})")
+    return FitResult(
+        law=law.name,
+        status="ok",
+        message="converged" if n_conv else "no start reported convergence; best objective kept",
+        params=law.public(internal),
+        internal=internal,
+        objective=best_f * huber_delta,
+        r2=r2_score(y, yhat),
+        n_points=n,
+        n_grid=n_grid,
+        n_starts=len(cand),
+        n_converged=n_conv,
+        n_at_best=n_best,
+        best_start=law.public({nm: float(np.asarray(start_full[nm]).ravel()[0]) for nm in law.names}),
+        seconds=time.perf_counter() - t0,
+        warnings=warn,
+        starts=[list(map(float, c)) for c in cand],
+        **common,
+    )
+
+
+_WORKER_PROBLEM: tuple[_Problem, list[np.ndarray], int] | None = None
+
+
+def _one_start(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np.ndarray, bool] | str:
+    try:
+        return _run_lmfit(prob, x0, max_nfev)
+    except Exception as exc:  # numerical failure of one start: recorded, the others go on
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _worker(i: int) -> tuple[float, np.ndarray, bool] | str:
+    prob, cand, max_nfev = _WORKER_PROBLEM  # type: ignore[misc]
+    with threadpool_limits(1) if threadpool_limits is not None else _nullcontext():
+        return _one_start(prob, cand[i], max_nfev)
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _optimise_all(prob: _Problem, cand: list[np.ndarray], max_nfev: int, n_jobs: int) -> list:
+    """Run L-BFGS-B from every start; in ``n_jobs`` forked processes when asked (results in start order)."""
+    global _WORKER_PROBLEM
+    if n_jobs > 1 and len(cand) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        _WORKER_PROBLEM = (prob, cand, max_nfev)  # inherited by the forked workers (closures do not pickle)
+        try:
+            with ProcessPoolExecutor(min(n_jobs, len(cand)), mp_context=mp.get_context("fork")) as pool:
+                return list(pool.map(_worker, range(len(cand))))
+        finally:
+            _WORKER_PROBLEM = None
+    with threadpool_limits(1) if threadpool_limits is not None else _nullcontext():
+        return [_one_start(prob, x0, max_nfev) for x0 in cand]
+
+
+def _run_lmfit(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np.ndarray, bool]:
+    """One L-BFGS-B run from ``x0`` through lmfit; returns (objective, free vector, success)."""
+    params = lmfit.Parameters()
+    for name, v, lo, hi in zip(prob.free, x0, prob.lower, prob.upper):
+        params.add(name, value=float(v), min=float(lo), max=float(hi))
+    names = prob.free
+    cache: dict[str, Any] = {}
+
+    def evaluate(pars: lmfit.Parameters) -> tuple[float, np.ndarray]:
+        x = np.array([pars[nm].value for nm in names])
+        key = x.tobytes()
+        if cache.get("key") != key:
+            with np.errstate(all="ignore"):
+                f, g = prob.value_grad(x)
+            if not np.isfinite(f) or not np.all(np.isfinite(g)):
+                f, g = 1e30, np.zeros_like(x)
+            cache.update(key=key, f=f, g=g)
+        return cache["f"], cache["g"]
+
+    mini = lmfit.Minimizer(lambda pars: evaluate(pars)[0], params, calc_covar=False, max_nfev=max_nfev)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        res = mini.minimize(
+            method="lbfgsb",
+            jac=lambda pars: evaluate(pars)[1],
+            options={"maxiter": max_nfev, "ftol": 1e-11, "gtol": 1e-8, "maxcor": 10},
+        )
+    x = np.array([res.params[nm].value for nm in names])
+    f, _ = prob.value_grad(x)
+    ok = bool(getattr(res, "success", False)) and not getattr(res, "aborted", False)
+    return float(f), x, ok
+
+
+def _diagnose(law: Law, prob: _Problem, x: np.ndarray, X: Mapping[str, np.ndarray]) -> list[str]:
+    """Warnings a reader should see: parameters on a bound, saturation rates with no repeated data."""
+    out = []
+    span = prob.upper - prob.lower
+    for nm, v, lo, hi, sp in zip(prob.free, x, prob.lower, prob.upper, span):
+        if v - lo < 1e-4 * sp or hi - v < 1e-4 * sp:
+            out.append(f"{law.param(nm).public} ended on its bound [{law.param(nm).to_public(lo):.4g}, {law.param(nm).to_public(hi):.4g}]")
+    for nm in prob.free:
+        if nm.startswith("loglam"):
+            pairs = {"loglam": [("D", "U"), ("D_k1", "U_k1"), ("D_k2", "U_k2"), ("D_k3", "U_k3"), ("D_other", "U_other")],
+                     "loglam_t": [("D", "U")], "loglam_k": [("D_k1", "U_k1"), ("D_k2", "U_k2"), ("D_k3", "U_k3")],
+                     "loglam_o": [("D_other", "U_other")]}[nm]
+            repeated = any(np.any(X[d] > X[u]) for d, u in pairs if d in X and u in X)
+            if not repeated:
+                out.append(f"{law.param(nm).public} is not identified: no point repeats data (D <= U everywhere)")
+        if nm == "log_rd" and not np.any(X["RD"] > 0):
+            out.append("R_D_star is not identified: no point repeats data (D <= U everywhere)")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# held-out splits
+
+
+def compute_column(data: Data) -> np.ndarray:
+    """C = 6 N D_tot (FLOPs) from ``C``, else ``6 N D_tot``, else ``6 N D``."""
+    if "C" in data:
+        return np.asarray(data["C"], float)
+    d = data["D_tot"] if "D_tot" in data else data["D"]
+    return 6.0 * np.asarray(data["N"], float) * np.asarray(d, float)
+
+
+def heldout_mask(
+    data: Data,
+    split: str,
+    *,
+    seed: int = 0,
+    frac: float = 0.2,
+    n_values: Sequence[float] | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> np.ndarray:
+    """Boolean mask of held-out rows for one of the paper's splits (App. B.3).
+
+    * ``random``: a seeded random ``frac`` of the points;
+    * ``N``: every point of the largest model size (``n_values``: hold out these sizes instead -- the paper
+      held out 660M and 8B);
+    * ``D``: the top ``frac`` of points by data (``D``; ties at the threshold held out too);
+    * ``C``: the top ``frac`` by compute ``C = 6 N D_tot`` (see :func:`compute_column`);
+    * ``M``: unseen mixtures -- every point whose run mixes K >= 3 languages (not monolingual, bilingual or
+      Unimax; rows with ``experiment == "unimax"`` stay in training).
+    """
+    columns = dict(columns or {})
+    frame = _as_frame(data)
+    n = len(frame)
+    if split not in SPLITS:
+        raise ValueError(f"unknown held-out split {split!r}; allowed: {', '.join(SPLITS)}")
+    if not 0 < frac < 1:
+        raise ValueError(f"frac must be in (0, 1), got {frac!r}")
+    k = max(1, int(round(frac * n)))
+    if split == "random":
+        mask = np.zeros(n, bool)
+        mask[np.random.default_rng(seed).permutation(n)[:k]] = True
+        return mask
+    if split == "N":
+        N = frame[columns.get("N", "N")].to_numpy(float)
+        if n_values is not None:
+            return np.isin(N, np.asarray(n_values, float))
+        return N == N.max()
+    if split in ("D", "C"):
+        v = frame[columns.get("D", "D")].to_numpy(float) if split == "D" else compute_column(
+            {c: frame[columns.get(c, c)] for c in ("C", "D_tot", "D", "N") if columns.get(c, c) in frame}
+        )
+        threshold = np.sort(v)[n - k]
+        return v >= threshold
+    kcol = columns.get("K", "K")
+    if kcol not in frame:
+        raise FitDataError(f"split 'M' needs column {kcol!r} (languages in the run's mixture)")
+    mask = frame[kcol].to_numpy(float) >= 3
+    if "experiment" in frame:
+        mask &= frame["experiment"].astype(str).to_numpy() != "unimax"
+    return mask
+
+
+def heldout_r2(
+    law: str | Law,
+    data: Data,
+    *,
+    splits: Sequence[str] = SPLITS,
+    seed: int = 0,
+    frac: float = 0.2,
+    n_values: Sequence[float] | None = None,
+    **fit_kw: Any,
+) -> pd.DataFrame:
+    """Fit on the training part of each split and score R^2 (on loss) on its held-out part.
+
+    One row per split: ``split, metric, n_train, n_test, r2, status, reason`` plus the fitted parameters.
+    A split that cannot be scored (no held-out point, too few training points, failed fit) gets
+    ``r2 = NaN`` and a ``reason``; it is never dropped.
+    """
+    law = get_law(law)
+    frame = _as_frame(data).reset_index(drop=True)
+    loss = fit_kw.get("loss", "loss")
+    validate_data(law, frame, columns=fit_kw.get("columns"), loss=loss)
+    rows = []
+    for split in splits:
+        row: dict[str, Any] = {"split": split, "metric": SPLIT_TITLES.get(split, split)}
+        try:
+            mask = heldout_mask(frame, split, seed=seed, frac=frac, n_values=n_values, columns=fit_kw.get("columns"))
+        except FitDataError as exc:
+            rows.append({**row, "n_train": len(frame), "n_test": 0, "r2": np.nan, "status": "skipped", "reason": str(exc)})
+            continue
+        train, test = frame[~mask], frame[mask]
+        row.update(n_train=len(train), n_test=len(test))
+        if len(test) < 2:
+            rows.append({**row, "r2": np.nan, "status": "skipped", "reason": f"only {len(test)} held-out point(s)"})
+            continue
+        res = fit(law, train, validate=False, **fit_kw)
+        if not res.ok:
+            rows.append({**row, "r2": np.nan, "status": "failed", "reason": res.message})
+            continue
+        r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
+        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **res.params})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------
+# bootstrap
+
+
+@dataclass
+class BootstrapResult:
+    """Bootstrap of one fit: parameter draws, percentile CIs and the failed replicates."""
+
+    law: str
+    unit: str  # "run_id" (runs resampled) or "point"
+    n_boot: int
+    seed: int
+    draws: pd.DataFrame  # one row per replicate: replicate, status, message, <public params>, r2
+    summary: pd.DataFrame  # param, estimate, lo, hi, n_ok
+    n_failed: int
+    failures: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "law": self.law,
+            "unit": self.unit,
+            "n_boot": self.n_boot,
+            "seed": self.seed,
+            "n_failed": self.n_failed,
+            "failures": self.failures,
+            "ci": {r["param"]: [r["lo"], r["hi"]] for r in self.summary.to_dict("records")},
+        }
+
+
+def bootstrap(
+    law: str | Law,
+    data: Data,
+    *,
+    n_boot: int = 100,
+    seed: int = 0,
+    group: str | None = "auto",
+    base: FitResult | None = None,
+    n_starts: int = 4,
+    ci: float = 0.95,
+    progress: bool = False,
+    **fit_kw: Any,
+) -> BootstrapResult:
+    """Seeded bootstrap CIs. Resamples runs (``group`` column; ``"auto"``: ``run_id`` if present) with
+    replacement, else points. Each replicate is fitted from the full-data optimum plus the full fit's
+    ``n_starts - 1`` best grid starts (no re-screening), so replicates are cheap and deterministic.
+    """
+    from tqdm.auto import tqdm
+
+    law = get_law(law)
+    frame = _as_frame(data).reset_index(drop=True)
+    if group == "auto":
+        group = "run_id" if "run_id" in frame else None
+    if base is None:
+        base = fit(law, frame, **fit_kw)
+    if not base.ok:
+        raise FitDataError(f"cannot bootstrap: the fit on all data failed ({base.message})")
+    rng = np.random.default_rng(seed)
+    if group is not None:
+        keys = frame[group].to_numpy()
+        uniq = pd.unique(keys)
+        idx_of = {u: np.flatnonzero(keys == u) for u in uniq}
+    starts = [dict(base.internal)]
+    held = {law.param(k).name for k in list(base.fixed) + list(base.tie)}
+    free = [n for n in law.names if n not in held]
+    for vec in base.starts[: max(n_starts - 1, 0)]:
+        starts.append({**base.internal, **dict(zip(free, vec))})
+    kw = {k: v for k, v in fit_kw.items() if k not in ("n_starts", "starts", "screen", "grid")}
+    rows, failures = [], []
+    for b in tqdm(range(n_boot), desc=f"bootstrap {law.name}", disable=not progress):
+        if group is None:
+            idx = rng.integers(0, len(frame), len(frame))
+        else:
+            pick = rng.integers(0, len(uniq), len(uniq))
+            idx = np.concatenate([idx_of[uniq[j]] for j in pick])
+        sample = frame.iloc[idx].reset_index(drop=True)
+        res = fit(law, sample, starts=starts, screen=False, validate=False, **kw)
+        rows.append({"replicate": b, "status": res.status, "message": res.message, "r2": res.r2, **res.params})
+        if not res.ok:
+            failures.append(f"replicate {b}: {res.message}")
+    draws = pd.DataFrame(rows)
+    ok = draws[draws.status == "ok"]
+    q = (1 - ci) / 2
+    summary = pd.DataFrame(
+        [
+            {
+                "param": p.public,
+                "estimate": base.params[p.public],
+                "lo": float(ok[p.public].quantile(q)) if len(ok) else np.nan,
+                "hi": float(ok[p.public].quantile(1 - q)) if len(ok) else np.nan,
+                "n_ok": len(ok),
+            }
+            for p in law.params
+        ]
+    )
+    return BootstrapResult(law.name, group or "point", n_boot, seed, draws, summary, len(failures), failures)
+
+
+# --------------------------------------------------------------------------------------------------------
+# many fits
+
+
+def fit_groups(law: str | Law, data: Data, by: str | Sequence[str], **fit_kw: Any) -> pd.DataFrame:
+    """Fit ``law`` separately to each group of rows (e.g. per ``eval_lang``); one row per group.
+
+    Failed fits (and groups whose data fail validation) appear with ``status`` and ``message``; none is
+    dropped.
+    """
+    law = get_law(law)
+    frame = _as_frame(data)
+    keys = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, part in frame.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        head = dict(zip(keys, key))
+        try:
+            res = fit(law, part.reset_index(drop=True), **fit_kw)
+            rows.append({**head, "law": law.name, "status": res.status, "message": res.message, "r2": res.r2,
+                         "n_points": res.n_points, "n_converged": res.n_converged, "n_starts": res.n_starts, **res.params})
+        except FitDataError as exc:
+            rows.append({**head, "law": law.name, "status": "failed", "message": str(exc), "r2": np.nan,
+                         "n_points": len(part)})
+    return pd.DataFrame(rows)

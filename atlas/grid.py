@@ -1,0 +1,679 @@
+"""Experiments -> run specs, and their resumable, shardable execution.
+
+A preset's ``experiments:`` section names experiments; each is one block (a mapping) or a list of blocks:
+
+* ``monolingual`` -- {languages, shapes, tokens, vocab: mono|multi}: every shape x language. This is the
+  paper's N x D grid: the **D axis comes from the log-spaced evaluations along each run** (``train.n_evals``
+  points per run, the last at ``tokens``), not from separate runs per budget. Capped languages
+  (``data.unique_token_caps``) repeat their data for several epochs.
+* ``bilingual`` -- {languages, shape, tokens, pairs?, baseline_languages?, scale_pairs?, scale_shapes?,
+  partition?}: 50/50 mixtures of every pair (or the listed ``pairs``) at ``shape``, trained on
+  ``2 * tokens`` with the multilingual vocabulary and disjoint verse sets, plus the monolingual baselines
+  (same vocabulary and shape, ``tokens``) of every language; ``scale_pairs`` are repeated at each of
+  ``scale_shapes`` (with their baselines) for the Bilingual Transfer Score versus model size.
+* ``capacity`` -- {shapes, tokens, pool + K | mixtures}: uniform mixtures of K languages (the first K of
+  ``pool``, nested like the paper's 4v0 -> 6v0 -> 8v0, or the named ``mixtures``) at every shape; K = 1 is a
+  monolingual run with the multilingual vocabulary.
+* ``unimax`` -- {shapes, base_tokens, languages?, max_epochs?, eval_languages?}: a Unimax-sampled
+  multilingual base (Chung et al. 2023) per shape and budget; its weights follow from the unique tokens of
+  each language's (disjoint) share of the verses. Bases save a checkpoint under ``cache_dir()/checkpoints``.
+* ``finetune`` -- {targets, shapes, base_tokens, tokens, eval_languages?}: continued pretraining of each
+  Unimax base on each target (fresh optimiser, LR schedule reset) plus the matching from-scratch
+  monolingual multilingual-vocabulary run; when an identical run already exists in another experiment it is
+  reused (``scratch_run`` in the finetune's spec names it as ``<experiment>/<run_id>``).
+
+Run ids are deterministic and readable (``mono-eng-s2``, ``multi-eng-s1-1M``, ``bi-eng-fra-s1``,
+``cap-k4-s2``, ``unimax-s1-2M``, ``ft-eng-s1-from-2M``); one id always means one training configuration.
+
+Execution (:func:`run_grid`) is resumable: finished runs (``summary.json`` present) are skipped; a run
+directory without a summary (a killed run) is wiped and retrained from scratch; bases run before their
+finetunes and a base whose checkpoint went missing is retrained when a finetune still needs it. A lock per
+run keeps two processes from training the same run. ``shard=(i, n)`` splits the runs into ``n`` parts
+balanced by estimated time, keeping each base with its finetunes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import hashlib
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import pandas as pd
+
+from atlas import languages as L
+from atlas import records
+from atlas.model import Shape, flops_per_token, param_count
+from atlas.paths import cache_dir, runs_dir
+from atlas.presets import PresetError, load_preset
+from atlas.train import eval_steps, train_settings
+
+EXPERIMENTS = ("monolingual", "bilingual", "capacity", "unimax", "finetune")
+_KEYS = {
+    "monolingual": {"languages", "shapes", "tokens", "vocab"},
+    "bilingual": {"languages", "shape", "tokens", "pairs", "baseline_languages", "scale_pairs", "scale_shapes",
+                  "partition"},
+    "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition"},
+    "unimax": {"shapes", "base_tokens", "languages", "max_epochs", "eval_languages", "partition"},
+    "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages"},
+}
+_NOT_CONTENT = ("run_id", "experiment", "eval_langs", "scratch_run", "save_checkpoint", "group")
+
+
+class GridError(ValueError):
+    """A bad experiment name, shard, or experiments section."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Small helpers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def fmt_tokens(n: float) -> str:
+    """Short token counts for run ids: 40000 -> 40k, 4000000 -> 4M, 1.5e6 -> 1.5M, 1e12 -> 1T."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(int(n))
+
+
+def content_key(spec: Mapping[str, Any]) -> str:
+    """Hash of everything that determines training (not the id, folder or evaluation languages)."""
+    core = {k: v for k, v in spec.items() if k not in _NOT_CONTENT}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``"i/n"`` (1-based, 1 <= i <= n) -> (i, n); ``None`` -> (1, 1)."""
+    if text is None:
+        return 1, 1
+    if isinstance(text, tuple):
+        i, n = text
+    else:
+        try:
+            a, b = str(text).split("/")
+            i, n = int(a), int(b)
+        except ValueError:
+            raise GridError(f"bad shard {text!r}; use i/n with 1 <= i <= n, e.g. 2/4") from None
+    if not (n >= 1 and 1 <= i <= n):
+        raise GridError(f"bad shard {i}/{n}; use i/n with 1 <= i <= n, e.g. 2/4")
+    return int(i), int(n)
+
+
+def _as_cfg(preset: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(preset, dict):
+        for key in ("name", "languages", "data", "tokenizer", "model", "train"):
+            if key not in preset:
+                raise PresetError(f"preset dict lacks the section {key!r}")
+        return preset
+    return load_preset(preset)
+
+
+def _need(block: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in block:
+        raise GridError(f"experiments.{where} lacks {key!r}")
+    return block[key]
+
+
+def _tokens(value: Any, where: str) -> int:
+    try:
+        n = int(float(value))
+    except (TypeError, ValueError):
+        raise GridError(f"experiments.{where}: token budget {value!r} is not a number") from None
+    if n <= 0:
+        raise GridError(f"experiments.{where}: token budget must be positive, got {value!r}")
+    return n
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Building specs
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    cfg: dict[str, Any]
+    shapes: dict[str, dict[str, Any]]
+    train: dict[str, Any]
+
+    def shape(self, name: str, where: str) -> dict[str, Any]:
+        if name not in self.shapes:
+            raise GridError(f"experiments.{where}: unknown shape {name!r}; allowed: {', '.join(self.shapes)}")
+        return self.shapes[name]
+
+    def langs(self, codes: Any, where: str, min_count: int = 1) -> list[str]:
+        try:
+            out = _validate_langs(self.cfg, codes, min_count)
+        except (TypeError, ValueError) as exc:
+            raise GridError(f"experiments.{where}: {exc}") from None
+        missing = [c for c in out if c not in self.cfg["_langs"]]
+        if missing:
+            raise GridError(f"experiments.{where}: {missing} not among the preset's languages {self.cfg['_langs']}")
+        return out
+
+    def vocab_size(self, kind: str) -> int:
+        tok = self.cfg.get("tokenizer", {})
+        return int(tok.get("mono_vocab_size" if kind == "mono" else "vocab_size", 64000))
+
+    def spec(self, *, run_id: str, experiment: str, shape: dict[str, Any], kind: str, mixture: dict[str, float] | None,
+             languages: list[str], tokens: int, eval_langs: list[str], sampling: dict[str, Any] | None = None,
+             base_run: str | None = None, base_tokens: int | None = None, save_checkpoint: bool = False) -> dict[str, Any]:
+        v = self.vocab_size(kind)
+        langs = sorted(languages)
+        return {
+            "run_id": run_id,
+            "experiment": experiment,
+            "preset": self.cfg["name"],
+            "shape": dict(shape),
+            "params": param_count(shape, v),
+            "params_non_embedding": param_count(shape, v, embeddings=False),
+            "vocab": {"kind": kind, "size": v, "name": None},
+            "languages": langs,
+            "mixture": None if mixture is None else {k: float(mixture[k]) for k in sorted(mixture)},
+            "sampling": {"kind": "fixed", "partition": "disjoint", **(sampling or {})},
+            "eval_langs": list(dict.fromkeys(eval_langs)),
+            "tokens": int(tokens),
+            "seq_len": int(self.cfg["model"]["seq_len"]),
+            "batch_size": int(self.cfg["train"]["batch_size"]),
+            "seed": int(self.cfg["train"].get("seed", 0)),
+            "train": copy.deepcopy(self.train),
+            "base_run": base_run,
+            "base_tokens": base_tokens,
+            "save_checkpoint": bool(save_checkpoint),
+            "scratch_run": None,
+            "group": base_run or run_id,
+        }
+
+    def mono(self, lang: str, shape: dict[str, Any], tokens: int, kind: str, experiment: str,
+             eval_langs: list[str] | None = None) -> dict[str, Any]:
+        run_id = f"mono-{lang}-{shape['name']}" if kind == "mono" else f"multi-{lang}-{shape['name']}-{fmt_tokens(tokens)}"
+        return self.spec(run_id=run_id, experiment=experiment, shape=shape, kind=kind, mixture={lang: 1.0},
+                         languages=[lang], tokens=tokens, eval_langs=eval_langs or [lang])
+
+
+def _validate_langs(cfg: Mapping[str, Any], codes: Any, min_count: int = 1) -> list[str]:
+    """ISO 639-3 codes for the bundled corpus; for other corpora (the paper's MADLAD-400) the codes as given."""
+    if isinstance(codes, str) or not isinstance(codes, (list, tuple)):
+        raise GridError(f"languages must be a list of codes, got {codes!r}")
+    if cfg.get("corpus", "bundled") == "bundled":
+        return L.validate_languages(list(codes), require_corpus=True, min_count=min_count)
+    out = [str(c) for c in codes]
+    if len(out) < min_count or len(set(out)) != len(out):
+        raise GridError(f"need at least {min_count} distinct language(s), got {codes!r}")
+    return out
+
+
+def _blocks(section: Any, name: str) -> list[dict[str, Any]]:
+    blocks = section if isinstance(section, list) else [section]
+    for b in blocks:
+        if not isinstance(b, dict):
+            raise GridError(f"experiments.{name} must be a mapping or a list of mappings, got {b!r}")
+        unknown = sorted(set(b) - _KEYS[name])
+        if unknown:
+            raise GridError(f"experiments.{name}: unknown key(s) {unknown}; allowed: {sorted(_KEYS[name])}")
+    return blocks
+
+
+def _partition(block: Mapping[str, Any], where: str) -> dict[str, str]:
+    p = block.get("partition", "disjoint")
+    if p not in ("disjoint", "parallel"):
+        raise GridError(f"experiments.{where}: partition must be disjoint or parallel, got {p!r}")
+    return {"partition": p}
+
+
+def _monolingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
+    where = "monolingual"
+    kind = b.get("vocab", "mono")
+    if kind not in ("mono", "multi"):
+        raise GridError(f"experiments.{where}: vocab must be mono or multi, got {kind!r}")
+    tokens = _tokens(_need(b, "tokens", where), where)
+    shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
+    return [ctx.mono(lang, s, tokens, kind, "monolingual") for lang in ctx.langs(_need(b, "languages", where), where)
+            for s in shapes]
+
+
+def _pair_spec(ctx: _Ctx, a: str, b: str, shape: dict[str, Any], tokens: int, sampling: dict[str, str]) -> dict[str, Any]:
+    a, b = sorted((a, b))
+    return ctx.spec(run_id=f"bi-{a}-{b}-{shape['name']}", experiment="bilingual", shape=shape, kind="multi",
+                    mixture={a: 0.5, b: 0.5}, languages=[a, b], tokens=2 * tokens, eval_langs=[a, b], sampling=sampling)
+
+
+def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
+    where = "bilingual"
+    langs = ctx.langs(_need(b, "languages", where), where, min_count=2)
+    shape = ctx.shape(_need(b, "shape", where), where)
+    tokens = _tokens(_need(b, "tokens", where), where)
+    sampling = _partition(b, where)
+    pairs = b.get("pairs")
+    pairs = [ctx.langs(p, f"{where}.pairs", 2) for p in pairs] if pairs is not None else list(itertools.combinations(langs, 2))
+    if any(len(p) != 2 for p in pairs):
+        raise GridError(f"experiments.{where}.pairs: every pair needs exactly 2 languages")
+    out = [_pair_spec(ctx, x, y, shape, tokens, sampling) for x, y in pairs]
+    base_langs = ctx.langs(b.get("baseline_languages", langs), f"{where}.baseline_languages")
+    out += [ctx.mono(x, shape, tokens, "multi", "bilingual") for x in base_langs]
+    scale_pairs = [ctx.langs(p, f"{where}.scale_pairs", 2) for p in b.get("scale_pairs", [])]
+    for sname in b.get("scale_shapes", []):
+        s = ctx.shape(sname, f"{where}.scale_shapes")
+        for x, y in scale_pairs:
+            out.append(_pair_spec(ctx, x, y, s, tokens, sampling))
+            out += [ctx.mono(z, s, tokens, "multi", "bilingual") for z in (x, y)]
+    return out
+
+
+def _capacity(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
+    where = "capacity"
+    shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
+    tokens = _tokens(_need(b, "tokens", where), where)
+    sampling = _partition(b, where)
+    mixtures: list[tuple[str, list[str]]] = []
+    if "mixtures" in b:
+        for name, langs in dict(b["mixtures"]).items():
+            mixtures.append((str(name), ctx.langs(langs, f"{where}.mixtures.{name}")))
+    if "K" in b or "pool" in b:
+        pool = ctx.langs(_need(b, "pool", where), f"{where}.pool")
+        for k in _need(b, "K", where):
+            if not isinstance(k, int) or not 1 <= k <= len(pool):
+                raise GridError(f"experiments.{where}: K={k!r} must be an integer in [1, {len(pool)}] (the pool size)")
+            mixtures.append((f"k{k}", pool[:k]))
+    if not mixtures:
+        raise GridError(f"experiments.{where} needs pool + K or mixtures")
+    out = []
+    for s in shapes:
+        for name, langs in mixtures:
+            if len(langs) == 1:
+                out.append(ctx.mono(langs[0], s, tokens, "multi", "capacity"))
+                continue
+            out.append(ctx.spec(run_id=f"cap-{name}-{s['name']}", experiment="capacity", shape=s, kind="multi",
+                                mixture={x: 1.0 / len(langs) for x in langs}, languages=langs, tokens=tokens,
+                                eval_langs=langs, sampling=sampling))
+    return out
+
+
+def _unimax_id(shape: Mapping[str, Any], budget: int) -> str:
+    return f"unimax-{shape['name']}-{fmt_tokens(budget)}"
+
+
+def _unimax(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
+    where = "unimax"
+    shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
+    budgets = [_tokens(x, where) for x in _need(b, "base_tokens", where)]
+    langs = ctx.langs(b.get("languages", ctx.cfg["_langs"]), f"{where}.languages", min_count=2)
+    evals = ctx.langs(b.get("eval_languages", langs), f"{where}.eval_languages")
+    max_epochs = float(b.get("max_epochs", 4.0))
+    if max_epochs <= 0:
+        raise GridError(f"experiments.{where}.max_epochs must be > 0, got {max_epochs}")
+    sampling = {"kind": "unimax", "max_epochs": max_epochs, **_partition(b, where)}
+    return [ctx.spec(run_id=_unimax_id(s, n), experiment="unimax", shape=s, kind="multi", mixture=None,
+                     languages=langs, tokens=n, eval_langs=evals, sampling=sampling, save_checkpoint=True)
+            for s in shapes for n in budgets]
+
+
+def _finetune(ctx: _Ctx, b: dict[str, Any], bases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    where = "finetune"
+    targets = ctx.langs(_need(b, "targets", where), f"{where}.targets")
+    shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
+    budgets = [_tokens(x, where) for x in _need(b, "base_tokens", where)]
+    tokens = _tokens(_need(b, "tokens", where), where)
+    evals = ctx.langs(b.get("eval_languages", targets), f"{where}.eval_languages")
+    out = []
+    for s in shapes:
+        for n in budgets:
+            base_id = _unimax_id(s, n)
+            if base_id not in bases:
+                raise GridError(f"experiments.finetune needs the Unimax base {base_id!r} (shape {s['name']}, "
+                                f"{n} tokens): add the shape and budget to experiments.unimax")
+            for t in targets:
+                ft = ctx.spec(run_id=f"ft-{t}-{s['name']}-from-{fmt_tokens(n)}", experiment="finetune", shape=s,
+                              kind="multi", mixture={t: 1.0}, languages=[t], tokens=tokens,
+                              eval_langs=list(dict.fromkeys([t, *evals])), base_run=base_id, base_tokens=n)
+                ft["scratch_run"] = f"finetune/{ctx.mono(t, s, tokens, 'multi', 'finetune')['run_id']}"
+                out.append(ft)
+        for t in targets:
+            out.append(ctx.mono(t, s, tokens, "multi", "finetune"))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The plan
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """The ordered runs of a selection (dependencies first) and the full preset's runs by key."""
+
+    preset: str
+    cfg: dict[str, Any]
+    selection: list[str]
+    runs: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def key(self, spec: Mapping[str, Any]) -> str:
+        return f"{spec['experiment']}/{spec['run_id']}"
+
+
+def experiment_names(preset: str | dict[str, Any]) -> list[str]:
+    cfg = _as_cfg(preset)
+    return [e for e in EXPERIMENTS if e in (cfg.get("experiments") or {})]
+
+
+def build_plan(preset: str | dict[str, Any], experiment: str = "all") -> Plan:
+    """Every run of ``experiment`` (or ``all``) of ``preset``, validated, deduplicated and ordered.
+
+    Raises :class:`GridError` / :class:`PresetError` before any work for a bad preset, experiment name or
+    experiments section.
+    """
+    cfg = copy.deepcopy(_as_cfg(preset))
+    section = cfg.get("experiments") or {}
+    unknown = sorted(set(section) - set(EXPERIMENTS))
+    if unknown:
+        raise GridError(f"preset {cfg['name']!r}: unknown experiment(s) {unknown}; allowed: {', '.join(EXPERIMENTS)}")
+    names = [e for e in EXPERIMENTS if e in section]
+    if not names:
+        raise GridError(f"preset {cfg['name']!r} has no experiments section")
+    if experiment != "all" and experiment not in names:
+        raise GridError(f"unknown experiment {experiment!r} for preset {cfg['name']!r}; allowed: all, {', '.join(names)}")
+    try:
+        cfg["_langs"] = _validate_langs(cfg, cfg["languages"])
+    except ValueError as exc:
+        raise GridError(f"preset {cfg['name']!r}: {exc}") from None
+    shapes = {}
+    for s in cfg["model"]["shapes"]:
+        try:
+            shapes[s["name"]] = Shape.from_dict(s).as_dict()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GridError(f"preset {cfg['name']!r}: bad shape {s!r}: {exc}") from None
+    ctx = _Ctx(cfg=cfg, shapes=shapes, train=train_settings(cfg))
+    if int(cfg["train"].get("batch_size", 0)) < 1 or int(cfg["model"].get("seq_len", 0)) < 1:
+        raise GridError(f"preset {cfg['name']!r}: train.batch_size and model.seq_len must be >= 1")
+
+    by_exp: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        specs: list[dict[str, Any]] = []
+        for block in _blocks(section[name], name):
+            if name == "finetune":
+                bases = {s["run_id"]: s for s in by_exp.get("unimax", [])}
+                specs += _finetune(ctx, block, bases)
+            else:
+                specs += {"monolingual": _monolingual, "bilingual": _bilingual, "capacity": _capacity,
+                          "unimax": _unimax}[name](ctx, block)
+        by_exp[name] = specs
+
+    # Deduplicate: one id = one configuration; identical runs within an experiment are one run; finetune
+    # scratch runs identical to a run of another experiment reuse it.
+    seen: dict[str, dict[str, Any]] = {}  # "experiment/run_id" -> spec
+    by_content: dict[str, str] = {}  # content key -> "experiment/run_id" (first owner)
+    ids: dict[str, str] = {}  # run_id -> content key
+    ordered: list[dict[str, Any]] = []
+    alias: dict[str, str] = {}
+    for name in names:
+        for spec in by_exp[name]:
+            ck = content_key(spec)
+            if ids.setdefault(spec["run_id"], ck) != ck:
+                raise GridError(f"preset {cfg['name']!r}: run id {spec['run_id']!r} names two different runs "
+                                f"(e.g. the same shape and language with two token budgets); change a budget or shape")
+            key = f"{name}/{spec['run_id']}"
+            if key in seen:
+                prev = seen[key]
+                prev["eval_langs"] = list(dict.fromkeys(prev["eval_langs"] + spec["eval_langs"]))
+                continue
+            owner = by_content.get(ck)
+            if name == "finetune" and spec["base_run"] is None and owner is not None and owner.split("/")[0] != "finetune":
+                target = spec["languages"][0]
+                if target in seen[owner]["eval_langs"]:
+                    alias[key] = owner
+                    continue
+            by_content.setdefault(ck, key)
+            seen[key] = spec
+            ordered.append(spec)
+    for spec in ordered:
+        if spec.get("scratch_run"):
+            spec["scratch_run"] = alias.get(spec["scratch_run"], spec["scratch_run"])
+
+    if experiment == "all":
+        selection = names
+        runs = ordered
+    else:
+        selection = [experiment]
+        wanted = {f"{experiment}/{s['run_id']}" for s in ordered if s["experiment"] == experiment}
+        for s in list(ordered):
+            if s["experiment"] == experiment:
+                if s.get("base_run"):
+                    wanted.add(f"unimax/{s['base_run']}")
+                if s.get("scratch_run"):
+                    wanted.add(s["scratch_run"])
+        runs = [s for s in ordered if f"{s['experiment']}/{s['run_id']}" in wanted]
+    cfg.pop("_langs", None)
+    return Plan(preset=cfg["name"], cfg=cfg, selection=selection, runs=runs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cost model, sharding, status
+# ----------------------------------------------------------------------------------------------------------
+
+
+def compute_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The preset's ``compute:`` section: the device the estimate assumes and its throughput model.
+
+    ``seconds per run = overhead_seconds_per_run + tokens * (overhead_seconds_per_token +
+    flops_per_token / (peak_flops * mfu))`` (evaluation forward passes count a third of a training token).
+    """
+    c = {"device": "unspecified", "peak_flops": 1e11, "mfu": 0.2, "overhead_seconds_per_token": 0.0,
+         "overhead_seconds_per_run": 0.0, "device_kind": "CPU"}
+    c.update(cfg.get("compute") or {})
+    for key in ("peak_flops", "mfu", "overhead_seconds_per_token", "overhead_seconds_per_run"):
+        try:
+            c[key] = float(c[key])
+        except (TypeError, ValueError):
+            raise GridError(f"compute.{key} must be a number, got {c[key]!r}") from None
+    if c["peak_flops"] <= 0 or not 0 < c["mfu"] <= 1:
+        raise GridError(f"compute.peak_flops must be > 0 and compute.mfu in (0, 1], got {c['peak_flops']}, {c['mfu']}")
+    return c
+
+
+def run_cost(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, float]:
+    """Training tokens, training FLOPs (6 N D, N with embeddings) and estimated seconds of one run."""
+    c = compute_settings(cfg)
+    tokens_per_step = spec["batch_size"] * spec["seq_len"]
+    steps = max(1, math.ceil(spec["tokens"] / tokens_per_step))
+    d = steps * tokens_per_step
+    v = spec["vocab"]["size"]
+    flops = 6.0 * spec["params"] * d
+    fpt = flops_per_token(spec["shape"], v, spec["seq_len"])
+    n_eval_points = len(eval_steps(steps, spec["train"]["n_evals"], spec["train"]["first_eval_fraction"]))
+    n_sets = len(cfg.get("data", {}).get("eval_sets", ["bible", "flores"]))
+    eval_tok = n_eval_points * len(spec["eval_langs"]) * n_sets * int(cfg.get("data", {}).get("eval_tokens", 8192))
+    per_token = c["overhead_seconds_per_token"] + fpt / (c["peak_flops"] * c["mfu"])
+    seconds = c["overhead_seconds_per_run"] + (d + eval_tok / 3.0) * per_token
+    return {"tokens": float(d), "flops": flops, "seconds": seconds}
+
+
+def shard_runs(plan: Plan, i: int, n: int) -> list[dict[str, Any]]:
+    """Runs of shard ``i`` of ``n`` (1-based): groups (a base with its finetunes) balanced by estimated time."""
+    i, n = parse_shard((i, n))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for s in plan.runs:
+        groups.setdefault(s["group"], []).append(s)
+    cost = {g: sum(run_cost(s, plan.cfg)["seconds"] for s in runs) for g, runs in groups.items()}
+    load = [0.0] * n
+    owner: dict[str, int] = {}
+    for g in sorted(groups, key=lambda g: (-cost[g], g)):  # longest processing time first
+        k = min(range(n), key=lambda j: (load[j], j))
+        owner[g] = k
+        load[k] += cost[g]
+    return [s for s in plan.runs if owner[s["group"]] == i - 1]
+
+
+def plan_table(plan: Plan, runs: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per run: experiment, run_id, shape, N, tokens, FLOPs, estimated seconds."""
+    rows = []
+    for s in plan.runs if runs is None else runs:
+        c = run_cost(s, plan.cfg)
+        rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "shape": s["shape"]["name"],
+                     "params": s["params"], "tokens": c["tokens"], "flops": c["flops"], "seconds": c["seconds"]})
+    return pd.DataFrame(rows, columns=["experiment", "run_id", "shape", "params", "tokens", "flops", "seconds"])
+
+
+def plan_summary(plan: Plan, runs: list[dict[str, Any]] | None = None) -> str:
+    """Human-readable plan: runs, tokens and FLOPs per experiment, and the estimated time."""
+    table = plan_table(plan, runs)
+    c = compute_settings(plan.cfg)
+    lines = [f"preset {plan.preset}: {len(table)} runs ({', '.join(plan.selection)})"]
+    if len(table):
+        agg = table.groupby("experiment", sort=False).agg(runs=("run_id", "size"), tokens=("tokens", "sum"),
+                                                          flops=("flops", "sum"), seconds=("seconds", "sum"))
+        for name, r in agg.iterrows():
+            lines.append(f"  {name:<12} {int(r.runs):>5} runs  {r.tokens:10.3g} tokens  {r.flops:10.3g} FLOPs (6ND)"
+                         f"  ~{_duration(r.seconds, c)}")
+    total_s = float(table["seconds"].sum()) if len(table) else 0.0
+    total_f = float(table["flops"].sum()) if len(table) else 0.0
+    lines.append(f"  {'total':<12} {len(table):>5} runs  {table['tokens'].sum() if len(table) else 0:10.3g} tokens  "
+                 f"{total_f:10.3g} FLOPs (6ND)  ~{_duration(total_s, c)}")
+    lines.append(f"  estimate: {c['device']}, peak {c['peak_flops']:.3g} FLOP/s at {c['mfu']:.0%} utilisation"
+                 + (f", + {c['overhead_seconds_per_token']:.2g} s/token and {c['overhead_seconds_per_run']:.0f} s/run overhead"
+                    if c["overhead_seconds_per_token"] or c["overhead_seconds_per_run"] else ""))
+    if plan.cfg.get("reported_runs"):
+        lines.append(f"  the paper reports {plan.cfg['reported_runs']} runs (Table B.1); see the preset's notes")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float, c: Mapping[str, Any]) -> str:
+    if c.get("device_kind") == "GPU":
+        return f"{seconds / 86400:,.1f} GPU-days"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def checkpoint_path(cfg: Mapping[str, Any], spec: Mapping[str, Any]) -> Path:
+    """Where a base's weights live: ``cache_dir()/checkpoints/<preset>/<run_id>-<content hash>.pt``."""
+    return cache_dir() / "checkpoints" / cfg["name"] / f"{spec['run_id']}-{content_key(spec)}.pt"
+
+
+def run_status(path: Path) -> str:
+    """``done``/``diverged`` (finished), ``partial`` (started, no summary) or ``todo``."""
+    if records.is_finished(path):
+        return str(records.read_json(path / records.SUMMARY).get("status", "done"))
+    return "partial" if path.exists() else "todo"
+
+
+def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Path | None = None) -> pd.DataFrame:
+    """One row per planned run with its status and where its records are."""
+    plan = build_plan(preset, experiment)
+    rows = []
+    for s in plan.runs:
+        d = records.run_dir(plan.preset, s["experiment"], s["run_id"], root)
+        rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "status": run_status(d), "path": str(d)})
+    return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Execution
+# ----------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _run_lock(path: Path) -> Iterator[bool]:
+    """Non-blocking exclusive lock for one run directory (released when the process dies)."""
+    folder = cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / (hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:24] + ".lock")
+    with open(lock, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run_grid(
+    preset: str | dict[str, Any],
+    experiment: str = "all",
+    shard: str | tuple[int, int] | None = None,
+    *,
+    dry_run: bool = False,
+    progress: bool = True,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """Train every unfinished run of the selection (this shard's part), resumably. Returns counts by outcome."""
+    i, n = parse_shard(shard)
+    plan = build_plan(preset, experiment)
+    if plan.cfg.get("runnable", True) is False:
+        raise GridError(plan.cfg.get("not_runnable_reason")
+                        or f"preset {plan.preset!r} is for planning only; use `python -m atlas grid plan --preset {plan.preset}`")
+    mine = shard_runs(plan, i, n)
+    base = Path(root or runs_dir())
+    log(f"grid: preset {plan.preset}, experiment {experiment}, shard {i}/{n}: {len(mine)} of {len(plan)} runs "
+        f"-> records under {base / plan.preset}/<experiment>/<run_id>/ ; checkpoints under {cache_dir() / 'checkpoints'}")
+    if dry_run:
+        log(plan_summary(plan, mine))
+        return {"planned": len(mine)}
+    from tqdm.auto import tqdm
+
+    from atlas.train import train_run
+
+    cfg = plan.cfg
+    counts = {"skipped": 0, "trained": 0, "diverged": 0, "locked": 0, "blocked": 0}
+    dirs = {plan.key(s): records.run_dir(plan.preset, s["experiment"], s["run_id"], root) for s in mine}
+    pending_children: dict[str, int] = {}
+    for s in mine:
+        if s.get("base_run") and not records.is_finished(dirs[plan.key(s)]):
+            pending_children[s["base_run"]] = pending_children.get(s["base_run"], 0) + 1
+    bar = tqdm(mine, desc=f"grid {plan.preset}/{experiment} {i}/{n}", disable=not progress, unit="run")
+    t0 = time.time()
+    for s in bar:
+        d = dirs[plan.key(s)]
+        ckpt = checkpoint_path(cfg, s) if s.get("save_checkpoint") else None
+        if records.is_finished(d):
+            if ckpt is not None and pending_children.get(s["run_id"]) and not ckpt.exists():
+                log(f"  {plan.key(s)}: checkpoint {ckpt} missing but needed by finetunes -> retraining the base")
+            else:
+                counts["skipped"] += 1
+                continue
+        base_ckpt = None
+        if s.get("base_run"):
+            base_spec = next(b for b in plan.runs if b["run_id"] == s["base_run"] and b["experiment"] == "unimax")
+            base_ckpt = checkpoint_path(cfg, base_spec)
+            if not base_ckpt.exists():
+                log(f"  {plan.key(s)}: base {s['base_run']} has no checkpoint (diverged or trained elsewhere) -> skipped")
+                counts["blocked"] += 1
+                continue
+        with _run_lock(d) as got:
+            if not got:
+                log(f"  {plan.key(s)}: being trained by another process -> skipped")
+                counts["locked"] += 1
+                continue
+            if records.is_finished(d) and not (ckpt is not None and not ckpt.exists()):
+                counts["skipped"] += 1
+                continue
+            if d.exists():
+                import shutil
+
+                shutil.rmtree(d)  # a killed run (or a base whose checkpoint is gone): restart cleanly
+            bar.set_postfix_str(s["run_id"], refresh=True)
+            summary = train_run(s, cfg, d, progress=progress, checkpoint_path=ckpt, base_checkpoint=base_ckpt)
+        counts["trained"] += 1
+        if summary["status"] != "done":
+            counts["diverged"] += 1
+        log(f"  {plan.key(s)}: {summary['status']}, {summary['wall_seconds']:.1f} s, "
+            f"{summary['tokens_per_second'] or 0:,.0f} tokens/s -> {d}")
+    bar.close()
+    log(f"grid: {counts['trained']} trained ({counts['diverged']} diverged), {counts['skipped']} already done, "
+        f"{counts['locked']} locked by another process, {counts['blocked']} blocked; {time.time() - t0:.0f} s")
+    return counts

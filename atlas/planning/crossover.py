@@ -1,0 +1,271 @@
+"""Pretrain from scratch or finetune (continue pretraining) a multilingual base? (ATLAS Sec. 6)
+
+* :func:`find_crossover` -- from two loss curves ``(tokens, loss)`` of the same model size, the token count
+  at which training from scratch overtakes finetuning, by log-log interpolation over the curves' common
+  range; an explicit NaN with a reason when they do not cross inside it (never an extrapolation).
+  Compute is reported two ways: ``6 N D`` (the paper's accounting: the base model's compute is free) and
+  ``6 N (D + base_tokens)`` (the base model's training counted).
+* :func:`fit_crossover_law` -- crossover compute vs model size as a power law ``C = a N^b`` (log-log OLS).
+* :func:`decide` -- finetune or pretrain for a planned (N, D), from a crossover law (default: the paper's
+  Fig. 7 legend, ``C = 10283128 N^1.54``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from atlas.planning.isoloss import PlanningError
+
+
+@dataclass(frozen=True)
+class CrossoverLaw:
+    """Crossover compute ``C = a N^b`` (FLOPs, N in parameters)."""
+
+    a: float
+    b: float
+    source: str = "user"
+
+    def compute(self, N: float | np.ndarray) -> float | np.ndarray:
+        return self.a * np.asarray(N, float) ** self.b
+
+    def tokens(self, N: float | np.ndarray) -> float | np.ndarray:
+        """Crossover tokens ``D = C / (6 N)``."""
+        return self.compute(N) / (6.0 * np.asarray(N, float))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: The paper's law as printed in the Fig. 7 legend. The caption prints ``10283128 N^1.65`` and the Sec. 6
+#: text ``1113708 N^1.65``; only the legend is consistent with the measured 144-283B-token crossovers of 2B
+#: models (PAPER_NOTES 1.5): at N = 2e9 it gives C ~ 2.2e21 FLOPs, i.e. ~180B tokens.
+PAPER_CROSSOVER_LAW = CrossoverLaw(
+    a=10283128.0,
+    b=1.54,
+    source="ATLAS (Longpre et al.) Fig. 7 legend: C = 10283128 N^1.54 (caption and Sec. 6 print other constants)",
+)
+
+
+def _curve(tokens: Sequence[float], loss: Sequence[float], name: str) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(tokens, dtype=float)
+    y = np.asarray(loss, dtype=float)
+    if t.ndim != 1 or t.shape != y.shape:
+        raise PlanningError(f"{name}: tokens and loss must be 1-D arrays of equal length, got {t.shape} and {y.shape}")
+    if len(t) < 2:
+        raise PlanningError(f"{name}: need at least 2 points, got {len(t)}")
+    for label, v in (("tokens", t), ("loss", y)):
+        bad = ~(np.isfinite(v) & (v > 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise PlanningError(f"{name}: {label} must be finite and > 0; point {i} has {v[i]!r}")
+    order = np.argsort(t, kind="stable")
+    t, y = t[order], y[order]
+    if np.any(np.diff(t) == 0):
+        raise PlanningError(f"{name}: duplicate token counts (average repeated evaluations first)")
+    return t, y
+
+
+def find_crossover(
+    scratch_tokens: Sequence[float],
+    scratch_loss: Sequence[float],
+    finetune_tokens: Sequence[float],
+    finetune_loss: Sequence[float],
+    *,
+    N: float | None = None,
+    base_tokens: float | None = None,
+) -> dict[str, Any]:
+    """Token count (and compute) at which the from-scratch curve drops below the finetuning curve.
+
+    Both curves give loss (nats/token) against the tokens trained *in that run* (for the finetune: tokens
+    after the base checkpoint). Interpolation is linear in (log tokens, log loss), on the union of both
+    curves' token counts inside their common range. The crossover is the last point where
+    ``log L_scratch - log L_finetune`` changes sign from positive (finetuning better) to non-positive, so
+    that scratch stays at least as good from there to the end of the range; ``n_crossings`` counts every
+    sign change (noise shows up there). No crossing inside the common range -> ``tokens = NaN`` and a
+    ``reason`` (scratch already better at the start, or finetuning still better at the end).
+
+    Returns ``tokens``, ``compute = 6 N tokens`` and ``compute_with_base = 6 N (tokens + base_tokens)``
+    (FLOPs; NaN without ``N``/``base_tokens``), ``reason``, ``n_crossings``, ``range`` (tokens).
+    """
+    ts, ys = _curve(scratch_tokens, scratch_loss, "scratch curve")
+    tf, yf = _curve(finetune_tokens, finetune_loss, "finetune curve")
+    if N is not None and not (math.isfinite(N) and N > 0):
+        raise PlanningError(f"N (parameters) must be > 0, got {N!r}")
+    if base_tokens is not None and not (math.isfinite(base_tokens) and base_tokens >= 0):
+        raise PlanningError(f"base_tokens must be >= 0, got {base_tokens!r}")
+    lo, hi = max(ts[0], tf[0]), min(ts[-1], tf[-1])
+    out: dict[str, Any] = {"tokens": float("nan"), "compute": float("nan"), "compute_with_base": float("nan"),
+                           "reason": "", "n_crossings": 0, "range": (float(lo), float(hi))}
+    if not lo < hi:
+        out["reason"] = f"the curves share no token range (scratch {ts[0]:.3g}-{ts[-1]:.3g}, finetune {tf[0]:.3g}-{tf[-1]:.3g})"
+        return out
+    grid = np.unique(np.concatenate([ts, tf, [lo, hi]]))
+    grid = grid[(grid >= lo) & (grid <= hi)]
+    x = np.log(grid)
+    diff = np.interp(x, np.log(ts), np.log(ys)) - np.interp(x, np.log(tf), np.log(yf))
+    sign = np.sign(diff)
+    out["n_crossings"] = int(np.sum(sign[1:] != sign[:-1]))
+    if diff[-1] > 0:
+        out["reason"] = f"no crossing: finetuning is still better at the end of the common range ({hi:.4g} tokens)"
+        return out
+    down = np.flatnonzero((diff[:-1] > 0) & (diff[1:] <= 0))
+    if len(down) == 0:
+        out["reason"] = (
+            f"no crossing inside the range: scratch is already as good as finetuning at its start ({lo:.4g} tokens)"
+        )
+        return out
+    j = int(down[-1])
+    frac = diff[j] / (diff[j] - diff[j + 1])
+    tokens = float(np.exp(x[j] + frac * (x[j + 1] - x[j])))
+    out["tokens"] = tokens
+    if N is not None:
+        out["compute"] = 6.0 * N * tokens
+        if base_tokens is not None:
+            out["compute_with_base"] = 6.0 * N * (tokens + base_tokens)
+    return out
+
+
+def fit_crossover_law(N: Sequence[float], C: Sequence[float], *, source: str = "fitted") -> tuple[CrossoverLaw, dict[str, Any]]:
+    """Fit ``C = a N^b`` by least squares on ``log C = log a + b log N``.
+
+    NaN crossovers (no crossing within range) are excluded and counted in the returned info
+    (``n_used``, ``n_excluded``, ``r2_log``), never silently. Needs two distinct N with a crossover.
+    """
+    N = np.asarray(N, float)
+    C = np.asarray(C, float)
+    if N.shape != C.shape:
+        raise PlanningError(f"N and C must have the same length, got {N.shape} and {C.shape}")
+    ok = np.isfinite(N) & np.isfinite(C) & (N > 0) & (C > 0)
+    if len(np.unique(N[ok])) < 2:
+        raise PlanningError(f"need crossovers at >= 2 distinct model sizes to fit C = a N^b; usable points: {int(ok.sum())}")
+    x, y = np.log(N[ok]), np.log(C[ok])
+    b, loga = np.polyfit(x, y, 1)
+    yhat = loga + b * x
+    ss = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")
+    law = CrossoverLaw(float(np.exp(loga)), float(b), source)
+    return law, {"n_used": int(ok.sum()), "n_excluded": int((~ok).sum()), "r2_log": r2}
+
+
+def load_crossover_law(spec: Any) -> CrossoverLaw:
+    """A :class:`CrossoverLaw` from a law, a mapping ``{"a":..,"b":..}`` (optionally under ``"crossover_law"``),
+    or a JSON file holding one."""
+    if isinstance(spec, CrossoverLaw):
+        return spec
+    source = "user"
+    if isinstance(spec, (str, Path)):
+        path = Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(f"crossover fit file {str(path)!r} does not exist")
+        try:
+            spec = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise PlanningError(f"{path}: not valid JSON ({exc})") from None
+        source = f"user fit ({path.name})"
+    if isinstance(spec, Mapping) and "crossover_law" in spec:
+        spec = spec["crossover_law"]
+    if not isinstance(spec, Mapping) or not {"a", "b"} <= set(spec):
+        raise PlanningError('a crossover law needs keys "a" and "b" (C = a N^b), e.g. {"a": 10283128, "b": 1.54}')
+    a, b = float(spec["a"]), float(spec["b"])
+    if not (math.isfinite(a) and a > 0 and math.isfinite(b)):
+        raise PlanningError(f"crossover law needs a > 0 and a finite b, got a={a!r}, b={b!r}")
+    return CrossoverLaw(a, b, str(spec.get("source", source)))
+
+
+def decide(target: str, N: float, D: float, fitted: Any = None, *, base_tokens: float | None = None) -> dict[str, Any]:
+    """Finetune the multilingual base or pretrain ``target`` from scratch for a run of ``N`` parameters and
+    ``D`` target-language tokens?
+
+    The crossover law (default :data:`PAPER_CROSSOVER_LAW`) gives the compute ``C* = a N^b`` and tokens
+    ``D* = C*/(6N)`` beyond which scratch wins: ``D < D*`` -> ``"finetune"``, else ``"pretrain"``.
+    ``fitted``: a :class:`CrossoverLaw`, a mapping with ``a``/``b`` or a JSON file path.
+    """
+    from atlas import languages
+
+    iso3 = languages.resolve(target)
+    for name, v in (("N (parameters)", N), ("D (tokens)", D)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise PlanningError(f"{name} must be a positive number, got {v!r}")
+    law = PAPER_CROSSOVER_LAW if fitted is None else load_crossover_law(fitted)
+    c_star = float(law.compute(N))
+    d_star = float(law.tokens(N))
+    choice = "finetune" if D < d_star else "pretrain"
+    out: dict[str, Any] = {
+        "target": iso3,
+        "choice": choice,
+        "N": float(N),
+        "tokens": float(D),
+        "compute": 6.0 * N * D,
+        "crossover_tokens": d_star,
+        "crossover_compute": c_star,
+        "law": law.to_dict(),
+        "rule": "finetune if tokens < crossover_tokens (scratch overtakes finetuning beyond it), else pretrain",
+        "caveats": (
+            "The paper's law is fitted on 2B-scale crossovers from one Unimax base; it ignores the base model's "
+            "own compute and its mixture (Sec. 6 limitation) and does not model data repetition."
+        ),
+    }
+    if base_tokens is not None:
+        out["compute_with_base"] = 6.0 * N * (D + base_tokens)
+    paper = _paper_crossover(iso3)
+    if paper is not None:
+        out["paper_crossover_tokens_2B"] = paper
+    return out
+
+
+def _paper_crossover(iso3: str) -> float | None:
+    try:
+        from atlas.paper_tables import crossover_points
+
+        frame = crossover_points()
+        row = frame[frame["language"] == iso3]
+        return float(row["crossover_tokens"].iloc[0]) if len(row) else None
+    except Exception:  # the transcribed table is informational only
+        return None
+
+
+def crossover_table(
+    table: pd.DataFrame,
+    *,
+    eval_set: str | None = None,
+    loss: str = "loss",
+    match: Sequence[str] = ("shape",),
+) -> pd.DataFrame:
+    """Crossovers for every (target, model shape) that has a monolingual scratch run and a finetune run.
+
+    ``table``: :func:`atlas.scaling_table.build_table` output. Scratch = ``experiment == "monolingual"``
+    runs whose mixture is only the target; finetune = ``experiment == "finetune"`` runs evaluated on it;
+    curves are matched on ``match`` columns (default the model shape: the vocabularies -- hence N -- may
+    differ). Repeated evaluations at one token count are averaged. One row per pair, NaN + reason when no
+    crossing.
+    """
+    t = table if eval_set is None else table[table["eval_set"] == eval_set]
+    scratch = t[(t["experiment"] == "monolingual") & (t["K"] == 1) & (t["D"] > 0)]
+    ft = t[(t["experiment"] == "finetune") & (t["tokens"] > 0)]
+    rows = []
+    keys = ["eval_lang", *match]
+    for key, s in scratch.groupby(keys):
+        key = key if isinstance(key, tuple) else (key,)
+        sel = np.ones(len(ft), bool)
+        for k, v in zip(keys, key):
+            sel &= ft[k].to_numpy() == v
+        f_all = ft[sel]
+        for base_key, f in (f_all.groupby("base_tokens") if len(f_all) else []):
+            sc = s.groupby("tokens")[loss].mean()
+            fc = f.groupby("tokens")[loss].mean()
+            head = dict(zip(keys, key))
+            N = float(s["N"].iloc[0])
+            try:
+                res = find_crossover(sc.index, sc.values, fc.index, fc.values, N=N, base_tokens=float(base_key))
+            except PlanningError as exc:
+                res = {"tokens": np.nan, "compute": np.nan, "compute_with_base": np.nan, "reason": str(exc), "n_crossings": 0}
+            rows.append({**head, "N": N, "base_tokens": float(base_key), **{k: res[k] for k in
+                         ("tokens", "compute", "compute_with_base", "reason", "n_crossings")}})
+    return pd.DataFrame(rows)

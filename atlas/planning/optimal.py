@@ -1,0 +1,69 @@
+"""Compute-optimal model size and data for a FLOP budget, from a fitted CSL or K-law.
+
+With ``L = E + A/N^alpha + B/D^beta`` and ``C = 6 N D`` (Chinchilla approach 3, Hoffmann et al. 2022):
+``N_opt = G (C/6)^(beta/(alpha+beta))``, ``D_opt = G^-1 (C/6)^(alpha/(alpha+beta))``,
+``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+
+For the K-law at K evenly sampled languages, ``C = 6 N D_tot`` and ``D_t = D_tot/K``, so the law in
+``(N, D_tot)`` is Chinchilla's with ``A' = A K^phi`` and ``B' = B K^(psi+beta)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from atlas.planning.isoloss import PlanningError
+
+
+def _params(params: Any, names: tuple[str, ...]) -> dict[str, float]:
+    p = getattr(params, "params", params)  # a FitResult or a mapping of public names
+    if not isinstance(p, Mapping):
+        raise PlanningError(f"expected fitted parameters (a mapping or FitResult), got {type(params).__name__}")
+    missing = [k for k in names if k not in p]
+    if missing:
+        raise PlanningError(f"fitted parameters lack {missing}; need {', '.join(names)}")
+    out = {k: float(p[k]) for k in names}
+    for k in ("A", "B", "alpha", "beta"):
+        if not out[k] > 0:
+            raise PlanningError(f"parameter {k} must be > 0 for a compute-optimal frontier, got {out[k]!r}")
+    return out
+
+
+def compute_optimal(C: float | np.ndarray, params: Any) -> dict[str, Any]:
+    """Compute-optimal ``N`` (parameters), ``D`` (tokens) and the predicted loss for budget(s) ``C`` (FLOPs).
+
+    ``params``: E, A, B, alpha, beta (public names, e.g. ``fit("csl", ...).params``).
+    """
+    p = _params(params, ("E", "A", "B", "alpha", "beta"))
+    C = np.asarray(C, dtype=float)
+    if np.any(~(C > 0)):
+        raise PlanningError(f"compute budget must be > 0 FLOPs, got {C!r}")
+    a, b = p["alpha"], p["beta"]
+    G = (a * p["A"] / (b * p["B"])) ** (1 / (a + b))
+    N = G * (C / 6) ** (b / (a + b))
+    D = (C / 6) / N
+    loss = p["E"] + p["A"] / N**a + p["B"] / D**b
+    return {"C": C, "N": N, "D": D, "loss": loss, "tokens_per_parameter": D / N}
+
+
+def compute_optimal_klaw(C: float | np.ndarray, K: float, params: Any) -> dict[str, Any]:
+    """Compute-optimal ``N``, ``D_tot`` and ``D_per_language`` at ``K`` evenly sampled languages (K-law)."""
+    p = _params(params, ("E", "A", "B", "alpha", "beta", "phi", "psi"))
+    if not K >= 1:
+        raise PlanningError(f"K (languages) must be >= 1, got {K!r}")
+    eq = {"E": p["E"], "A": p["A"] * K ** p["phi"], "B": p["B"] * K ** (p["psi"] + p["beta"]),
+          "alpha": p["alpha"], "beta": p["beta"]}
+    out = compute_optimal(C, eq)
+    out["D_tot"] = out.pop("D")
+    out["D_per_language"] = out["D_tot"] / K
+    out["K"] = K
+    return out
+
+
+def frontier(C_values: np.ndarray, params: Any, *, K: float | None = None) -> pd.DataFrame:
+    """The compute-optimal frontier as a table (one row per budget); K-law when ``K`` is given."""
+    out = compute_optimal(C_values, params) if K is None else compute_optimal_klaw(C_values, K, params)
+    return pd.DataFrame({k: np.broadcast_to(v, np.shape(out["C"])) for k, v in out.items()})

@@ -1,0 +1,257 @@
+"""BTS from loss curves: planted transfer is recovered, out-of-range is NaN with a reason, runs -> matrix, CLI."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlas import bts, cli, records
+
+
+def mono_loss(d, A=40.0, b=0.3):
+    """A pure power law: exactly linear in log-log space, so interpolation adds no error."""
+    return A * np.asarray(d, float) ** -b
+
+
+def curves(tau, d_max=4e5, n=25, A=40.0, b=0.3):
+    """Bilingual loss on t = the monolingual curve at (1 + tau)/2 of the bilingual model's total tokens."""
+    mt = np.geomspace(1e3, 1e5, n)
+    bt = np.geomspace(1e3, d_max, n)
+    return mt, mono_loss(mt, A, b), bt, mono_loss((1 + tau) / 2 * bt, A, b)
+
+
+@pytest.mark.parametrize("tau", [-0.6, -0.3, 0.0, 0.25, 0.5, 0.9])
+def test_planted_transfer_is_recovered(tau):
+    mt, ml, bt, bl = curves(tau)
+    res = bts.bts_from_curves(mt, ml, bt, bl, d_mono=3e4)
+    expected = 2 - 2 / (1 + tau)
+    assert res.reason is None
+    assert res.bts == pytest.approx(expected, abs=1e-9)
+    assert res.d_bi == pytest.approx(2 * 3e4 / (1 + tau), rel=1e-9)
+    assert res.target_loss == pytest.approx(float(mono_loss(3e4)), rel=1e-12)
+    # recover tau from the score
+    assert 2 / (2 - res.bts) - 1 == pytest.approx(tau, abs=1e-9)
+
+
+def test_planted_transfer_with_an_irreducible_term_is_close():
+    """With L = E + A d^-b the log-log interpolation is only approximate; a dense grid keeps it within 1e-3."""
+    f = lambda d: 1.7 + 30 * np.asarray(d, float) ** -0.35  # noqa: E731
+    mt, bt = np.geomspace(1e3, 1e5, 60), np.geomspace(1e3, 4e5, 80)
+    for tau in (-0.4, 0.3):
+        res = bts.bts_from_curves(mt, f(mt), bt, f((1 + tau) / 2 * bt), 5e4)
+        assert res.bts == pytest.approx(2 - 2 / (1 + tau), abs=1e-3)
+
+
+def test_out_of_range_is_nan_with_a_reason_never_extrapolated():
+    mt, ml, bt, bl = curves(0.5, d_max=5e4)
+    # d_mono beyond the monolingual evaluations
+    r = bts.bts_from_curves(mt, ml, bt, bl, d_mono=2e5)
+    assert math.isnan(r.bts) and math.isnan(r.d_bi) and "outside the monolingual" in r.reason
+    # the bilingual run is too short to reach the target loss (needs 2*4e4/1.5 > 5e4 tokens)
+    r = bts.bts_from_curves(mt, ml, bt, bl, d_mono=4e4)
+    assert math.isnan(r.bts) and "never reaches" in r.reason and r.d_mono == 4e4
+    # target loss already beaten at the first bilingual evaluation: the crossing lies before the range
+    mt, ml, _, _ = curves(0.9)
+    bt = np.geomspace(1e4, 1e5, 5)
+    r = bts.bts_from_curves(mt, ml, bt, mono_loss(0.95 * bt), d_mono=1.5e3)
+    assert math.isnan(r.bts) and "before the observed range" in r.reason
+
+
+def test_non_monotone_curve_uses_the_first_crossing():
+    mt, ml = [1e3, 1e4, 1e5], [4.0, 3.0, 2.0]
+    # the bilingual curve reaches 3.0 at exactly 2e4, bumps above it at 4e4, comes back later
+    bt, bl = [1e3, 1e4, 2e4, 4e4, 8e4], [4.5, 3.5, 3.0, 3.3, 2.8]
+    r = bts.bts_from_curves(mt, ml, bt, bl, d_mono=1e4)
+    assert r.d_bi == pytest.approx(2e4) and r.bts == pytest.approx(0.0)
+    # an exact hit at the first evaluation is in range; unsorted input is sorted
+    r = bts.bts_from_curves(mt, ml, [4e4, 1e4], [2.0, 3.0], d_mono=1e4)
+    assert r.d_bi == pytest.approx(1e4) and r.bts == pytest.approx(1.0)
+
+
+def test_zero_token_points_dropped_and_bad_curves_rejected():
+    r = bts.bts_from_curves([0, 1e3, 1e4], [9.0, 4.0, 3.0], [0, 1e3, 1e5], [9.0, 4.0, 2.0], 1e4)
+    assert np.isfinite(r.bts)
+    with pytest.raises(bts.BTSInputError, match="duplicated"):
+        bts.bts_from_curves([1e3, 1e3], [4.0, 3.0], [1e3, 1e4], [4.0, 3.0], 1e3)
+    with pytest.raises(bts.BTSInputError, match="finite and > 0"):
+        bts.bts_from_curves([1e3, 1e4], [4.0, float("nan")], [1e3, 1e4], [4.0, 3.0], 1e3)
+    with pytest.raises(bts.BTSInputError, match="2 token values but 3"):
+        bts.bts_from_curves([1e3, 1e4], [4.0, 3.0, 2.0], [1e3, 1e4], [4.0, 3.0], 1e3)
+    with pytest.raises(bts.BTSInputError, match="d_mono"):
+        bts.bts_from_curves([1e3, 1e4], [4.0, 3.0], [1e3, 1e4], [4.0, 3.0], -5)
+
+
+# ------------------------------------------------------------------------------------------ fake run dirs
+
+SHAPES = {"xs": {"name": "xs", "layers": 1, "d_model": 32, "heads": 2, "kv": 16, "ffw": 64},
+          "s": {"name": "s", "layers": 2, "d_model": 48, "heads": 3, "kv": 16, "ffw": 96}}
+PARAMS = {"xs": 30000, "s": 60000}
+AMP = {"eng": 40.0, "fra": 45.0, "rus": 50.0}
+BASE_TOKENS = 40000
+
+
+def _write_run(root, run_id, mixture, shape, tokens, losses, status="done"):
+    """losses: {eval_lang: function of total tokens -> loss}."""
+    path = records.run_dir("smoke", "bilingual", run_id, root)
+    spec = {"run_id": run_id, "experiment": "bilingual", "preset": "smoke", "shape": SHAPES[shape],
+            "params": PARAMS[shape], "params_non_embedding": PARAMS[shape] // 2,
+            "vocab": {"kind": "multi", "size": 512, "name": "smoke-multi-512"}, "mixture": mixture,
+            "unique_tokens": {k: 10**6 for k in mixture}, "tokens": tokens, "seq_len": 64, "batch_size": 8,
+            "seed": 0, "train": {"lr": 3e-3}}
+    grid = np.concatenate([[0], np.geomspace(1000, tokens, 12)])
+    rows = [{"step": i, "tokens": t, "eval_lang": lang, "eval_set": es, "loss": f(t) if t else 9.0,
+             "loss_u": (f(t) if t else 9.0) / 2, "lr": 1e-3, "train_loss": 1.0}
+            for lang, f in losses.items() for es in ("bible", "flores") for i, t in enumerate(grid)]
+    records.atomic_write_json(path / records.SPEC, spec)
+    records.atomic_write_csv(path / records.METRICS, pd.DataFrame(rows))
+    records.atomic_write_json(path / records.SUMMARY, {"status": status, "final": {}})
+
+
+# planted tau (source -> target) per shape
+TAU = {"xs": {("fra", "eng"): 0.4, ("eng", "fra"): 0.2, ("rus", "eng"): -0.3, ("eng", "rus"): -0.2,
+              ("rus", "fra"): 0.0, ("fra", "rus"): 0.1},
+       "s": {("fra", "eng"): 0.6, ("eng", "fra"): 0.3}}
+
+
+@pytest.fixture()
+def runs_root(tmp_path):
+    for shape, taus in TAU.items():
+        langs = sorted({x for pair in taus for x in pair})
+        for lang in langs:  # monolingual baselines; ids deliberately not "mono-<lang>"
+            _write_run(tmp_path, f"baseline{len(lang)}-{lang[::-1]}-{shape}", {lang: 1.0}, shape, BASE_TOKENS,
+                       {lang: lambda d, A=AMP[lang]: mono_loss(d, A)})
+        for a, b in {tuple(sorted(p)) for p in taus}:
+            losses = {t: (lambda d, A=AMP[t], tau=taus[(s, t)]: mono_loss((1 + tau) / 2 * d, A))
+                      for s, t in ((a, b), (b, a))}
+            _write_run(tmp_path, f"run-{shape}-{b}{a}", {a: 0.5, b: 0.5}, shape, 2 * BASE_TOKENS, losses)
+    return tmp_path
+
+
+def test_matrix_from_runs_recovers_planted_scores(runs_root):
+    m = bts.matrix_from_runs("smoke", root=runs_root)
+    assert m.attrs["shape"] == "xs"  # the shape with the most pairs
+    assert list(m.index) == ["eng", "fra", "rus"] and list(m.columns) == ["eng", "fra", "rus"]
+    for (s, t), tau in TAU["xs"].items():
+        assert m.loc[t, s] == pytest.approx(2 - 2 / (1 + tau), abs=1e-9), (s, t)
+    assert np.isnan(np.diag(m.to_numpy())).all()
+    table = bts.bts_table("smoke", shape="xs", root=runs_root)
+    assert (table["d_mono"] == 0.5 * BASE_TOKENS).all()  # default d_mono = half the baseline budget
+    m2 = bts.matrix_from_runs("smoke", shape="s", eval_set="flores", loss="loss_u", d_mono=1e4, root=runs_root)
+    assert m2.loc["eng", "fra"] == pytest.approx(2 - 2 / 1.6, abs=1e-9)
+
+
+def test_bts_vs_size_and_missing_or_diverged_runs(runs_root):
+    size = bts.bts_vs_size("smoke", root=runs_root)
+    assert set(zip(size.source, size.target)) == {("fra", "eng"), ("eng", "fra")}
+    fe = size[(size.source == "fra") & (size.target == "eng")]
+    assert list(fe["shape"]) == ["xs", "s"] and list(fe["params"]) == [30000, 60000]
+    assert fe["bts"].to_numpy() == pytest.approx([2 - 2 / 1.4, 2 - 2 / 1.6])
+    # a diverged bilingual run and a pair without a baseline give NaN with reasons
+    _write_run(runs_root, "zz-diverged", {"eng": 0.5, "cmn": 0.5}, "xs", 2 * BASE_TOKENS,
+               {"eng": lambda d: mono_loss(d), "cmn": lambda d: mono_loss(d)}, status="diverged")
+    table = bts.bts_table("smoke", shape="xs", root=runs_root)
+    bad = table[table.run_id == "zz-diverged"].set_index("target")
+    assert "no monolingual baseline for cmn" in bad.loc["cmn", "reason"]
+    assert "diverged" in bad.loc["eng", "reason"]
+    m = bts.matrix_from_runs("smoke", shape="xs", root=runs_root)
+    assert np.isnan(m.loc["cmn", "eng"]) and ("cmn", "eng") in m.attrs["reasons"]
+
+
+def test_matrix_from_runs_errors(runs_root, tmp_path_factory):
+    with pytest.raises(bts.BTSInputError, match="eval_set"):
+        bts.matrix_from_runs("smoke", eval_set="ntrex", root=runs_root)
+    with pytest.raises(bts.BTSInputError, match="loss column"):
+        bts.matrix_from_runs("smoke", loss="ppl", root=runs_root)
+    with pytest.raises(ValueError, match="unknown preset"):
+        bts.matrix_from_runs("nope", root=runs_root)
+    with pytest.raises(bts.BTSInputError, match="shape 'xl'"):
+        bts.matrix_from_runs("smoke", shape="xl", root=runs_root)
+    empty = tmp_path_factory.mktemp("empty")
+    assert not bts.bilingual_available("smoke", root=empty)
+    assert bts.bilingual_available("smoke", root=runs_root)
+    with pytest.raises(bts.BTSInputError, match="no finished bilingual runs"):
+        bts.matrix_from_runs("smoke", root=empty)
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def _csv(path, tokens, loss):
+    pd.DataFrame({"tokens": tokens, "loss": loss}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_cli_json(tmp_path, capsys):
+    mt, ml, bt, bl = curves(0.5)
+    mono, bi = _csv(tmp_path / "m.csv", mt, ml), _csv(tmp_path / "b.csv", bt, bl)
+    assert cli.main(["bts", mono, bi, "--d-mono", "3e4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"bts", "d_bi", "d_mono"}
+    assert out["bts"] == pytest.approx(2 - 2 / 1.5, abs=1e-9) and out["d_mono"] == 3e4
+    # out of range -> null with a reason
+    assert cli.main(["bts", mono, bi, "--d-mono", "1e7", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bts"] is None and out["d_bi"] is None and "outside" in out["reason"]
+
+
+def test_cli_malformed_csv_is_a_clear_error(tmp_path, capsys):
+    good = _csv(tmp_path / "m.csv", [1e3, 1e4], [4.0, 3.0])
+    (tmp_path / "nocol.csv").write_text("step,value\n1,2\n")
+    assert cli.main(["bts", good, str(tmp_path / "nocol.csv"), "--d-mono", "5e3"]) == 2
+    assert "missing column(s) ['tokens', 'loss']" in capsys.readouterr().err
+    (tmp_path / "text.csv").write_text("tokens,loss\n1000,4.0\n2000,abc\n")
+    assert cli.main(["bts", good, str(tmp_path / "text.csv"), "--d-mono", "5e3"]) == 2
+    assert "non-numeric 'loss'" in capsys.readouterr().err
+    assert cli.main(["bts", good, str(tmp_path / "missing.csv"), "--d-mono", "5e3"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bts", good, good, "--d-mono", "lots"])
+
+
+# ----------------------------------------------------------------------------------------- the chapter
+
+
+def test_chapter_helpers(runs_root):
+    m = bts.matrix_from_runs("smoke", root=runs_root)
+    comp = bts.compare_with_paper(m)
+    assert len(comp) == 6 and comp["measured"].all()
+    row = comp[(comp.source == "fra") & (comp.target == "eng")].iloc[0]
+    assert row.paper == 0.2 and row.ours == pytest.approx(2 - 2 / 1.4)
+    trend = bts.size_trend(bts.bts_vs_size("smoke", root=runs_root))
+    assert (trend["slope_per_decade"] > 0).all() and (trend["n_shapes"] == 2).all()
+    v = {x.claim: x for x in bts.chapter_verdicts("smoke", m, bts.bts_vs_size("smoke", root=runs_root))}
+    assert v["Transfer scores improve with model size"].status == "partially"  # rises, but only 2 sizes
+    assert v["es->pt is synergistic, en->zh interferes"].status == "not testable"
+    assert all(x.status == "not testable" for x in bts.chapter_verdicts("smoke", None, None))
+    cur = bts.pair_curves("smoke", "fr", "en", shape="xs", root=runs_root)
+    assert set(cur["model"]) == {"monolingual", "bilingual"} and cur.attrs["bts"] == pytest.approx(2 - 2 / 1.4)
+
+
+@pytest.mark.slow
+def test_transfer_chapter_runs_on_fake_runs(runs_root, tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    from atlas.paths import REPO_ROOT
+
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(runs_root))
+    monkeypatch.setenv("ATLAS_VERDICT_DIR", str(tmp_path / "verdicts"))
+    out = tmp_path / "04.ipynb"
+    papermill.execute_notebook(str(REPO_ROOT / "notebooks/04_transfer_matrix.ipynb"), str(out),
+                               parameters={"preset": "smoke"}, kernel_name="python3", progress_bar=False,
+                               cwd=str(tmp_path))
+    text = out.read_text()
+    assert "image/png" in text  # figures are rendered even under MPLBACKEND=Agg
+    saved = json.loads((tmp_path / "verdicts" / "04_transfer_matrix.json").read_text())
+    assert {v["claim"] for v in saved} >= {"Most language pairs interfere (BTS < 0)"}
+
+
+def test_malformed_record_is_reported_in_its_cells(runs_root):
+    path = records.run_dir("smoke", "bilingual", "baseline3-sur-xs", runs_root)
+    metrics = pd.read_csv(path / records.METRICS)
+    records.atomic_write_csv(path / records.METRICS, pd.concat([metrics, metrics]))  # every eval twice
+    table = bts.bts_table("smoke", shape="xs", root=runs_root)
+    bad = table[table.target == "rus"]
+    assert len(bad) == 2 and bad["bts"].isna().all()
+    assert bad["reason"].str.contains("malformed metrics").all() and bad["reason"].str.contains("duplicated").all()
+    assert table[table.target != "rus"]["bts"].notna().all()

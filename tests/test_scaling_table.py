@@ -1,0 +1,121 @@
+"""The tidy scaling table, built from a tiny fake runs directory written with atlas.records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlas import records
+from atlas.fit import fit
+from atlas.scaling_table import ScalingTableError, atlas_design, build_table, co_sampled, fit_rows, mixture_id
+
+PRESET = "fake"
+
+
+def write_run(root, experiment, run_id, mixture, unique, *, params=1000, tokens=(0, 100, 1000), status="done",
+              langs=None, base=None):
+    path = records.run_dir(PRESET, experiment, run_id, root)
+    spec = {"run_id": run_id, "experiment": experiment, "preset": PRESET,
+            "shape": {"name": "xs", "layers": 1, "d_model": 8, "heads": 1, "kv": 8, "ffw": 16},
+            "params": params, "params_non_embedding": params // 2, "vocab": {"kind": "multi", "size": 64, "name": "v"},
+            "mixture": mixture, "unique_tokens": unique, "tokens": max(tokens), "seq_len": 8, "batch_size": 2,
+            "seed": 0, "train": {"lr": 1e-3}}
+    if base:
+        spec.update(base_run=base[0], base_tokens=base[1])
+    records.atomic_write_json(path / "spec.json", spec)
+    rows = []
+    for step, tok in enumerate(tokens):
+        for lang in langs or sorted(mixture):
+            for es in ("bible", "flores"):
+                rows.append({"step": step, "tokens": tok, "eval_lang": lang, "eval_set": es,
+                             "loss": 5.0 / (1 + tok) ** 0.1 + (0.1 if es == "flores" else 0), "loss_u": 1.0,
+                             "lr": 1e-3, "train_loss": 5.0})
+    records.atomic_write_csv(path / "metrics.csv", pd.DataFrame(rows))
+    records.atomic_write_json(path / "summary.json", {"status": status, "final": {}, "wall_seconds": 1.0,
+                                                      "tokens_per_second": 1.0})
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    write_run(tmp_path, "monolingual", "mono-eng", {"eng": 1.0}, {"eng": 500})
+    write_run(tmp_path, "bilingual", "bi-eng-fra", {"eng": 0.5, "fra": 0.5}, {"eng": 400, "fra": 300}, params=2000)
+    write_run(tmp_path, "capacity", "cap-3", {"eng": 0.25, "fra": 0.25, "rus": 0.25, "deu": 0.25},
+              {"eng": 100, "fra": 100, "rus": 100, "deu": 100}, langs=["eng", "rus"])
+    write_run(tmp_path, "capacity", "cap-2", {"eng": 0.5, "rus": 0.5}, {"eng": 100, "rus": 100}, status="diverged")
+    write_run(tmp_path, "finetune", "ft-fra", {"fra": 1.0}, {"fra": 300}, base=("bi-eng-fra", 5000))
+    # an unfinished run (no summary) must be ignored
+    half = records.run_dir(PRESET, "monolingual", "half", tmp_path)
+    records.atomic_write_json(half / "spec.json", {"run_id": "half"})
+    return tmp_path
+
+
+def test_table_columns_and_token_accounting(runs):
+    t = build_table(PRESET, root=runs)
+    assert set(t["run_id"]) == {"mono-eng", "bi-eng-fra", "cap-3", "cap-2", "ft-fra"}
+    for col in ("run_id", "experiment", "mixture_id", "eval_lang", "eval_set", "loss", "loss_u", "N", "D", "U",
+                "D_tot", "D_other", "U_other", "K", "C", "p_family", "D_eng", "U_eng", "D_fra", "D_rus", "U_deu"):
+        assert col in t, col
+    assert len(t) == 3 * 2 * (1 + 2 + 2 + 2 + 1)  # steps x eval sets x eval languages per run
+    bi = t[(t.run_id == "bi-eng-fra") & (t.eval_lang == "fra") & (t.tokens == 1000)].iloc[0]
+    assert bi.D == 500 and bi.U == 300 and bi.D_tot == 1000 and bi.D_other == 500 and bi.U_other == 400
+    assert bi.K == 2 and bi.N == 2000 and bi.C == 6 * 2000 * 1000
+    assert bi.D_eng == 500 and bi.D_fra == 500 and bi.D_rus == 0 and bi.U_rus == 0
+    assert bi.mixture_id == "eng:0.5,fra:0.5" == mixture_id({"fra": 0.5, "eng": 0.5, "rus": 0})
+    cap = t[(t.run_id == "cap-3") & (t.eval_lang == "rus") & (t.tokens == 1000)].iloc[0]
+    assert cap.K == 4 and cap.D == 250 and cap.U == 100 and cap.U_other == 300
+    # family groups: eng and deu are Germanic, fra Romance, rus Slavic
+    assert cap.p_family == pytest.approx(0.25)
+    eng = t[(t.run_id == "cap-3") & (t.eval_lang == "eng")].iloc[0]
+    assert eng.p_family == pytest.approx(0.5)
+    ft = t[t.run_id == "ft-fra"].iloc[-1]
+    assert ft.base_run == "bi-eng-fra" and ft.base_tokens == 5000 and ft.C_with_base == 6 * 1000 * (1000 + 5000)
+    assert set(t[t.run_id == "cap-2"]["status"]) == {"diverged"}
+
+
+def test_fit_rows_counts_every_exclusion(runs):
+    t = build_table(PRESET, root=runs)
+    rows, report = fit_rows(t, eval_set="flores")
+    assert (rows["eval_set"] == "flores").all() and (rows["D"] > 0).all() and "cap-2" not in set(rows["run_id"])
+    counts = dict(zip(report["reason"], report["rows"]))
+    assert counts["eval_set != 'flores'"] == len(t) // 2
+    assert counts["diverged run"] == 6  # cap-2: 3 steps x 2 languages on flores
+    assert counts["target not trained on yet (D = 0) or not in the mixture"] == 6  # step 0 of the other runs
+    assert sum(counts.values()) + len(rows) == len(t)
+
+
+def test_co_sampling_and_atlas_design(runs):
+    t = build_table(PRESET, root=runs)
+    # eng is co-sampled with fra (bi, cap-3), rus (cap-3, cap-2) and deu (cap-3)
+    assert co_sampled(t, "eng") == ["fra", "rus", "deu"] or co_sampled(t, "eng") == ["rus", "fra", "deu"]
+    assert co_sampled(t, "en", k=1)[0] in {"fra", "rus"}
+    d = atlas_design(t, "eng", transfer=["fra", "rus"])
+    assert d.attrs["transfer_languages"] == ["fra", "rus"]
+    row = d[(d.run_id == "cap-3") & (d.tokens == 1000)].iloc[0]
+    assert row.D_k1 == 250 and row.U_k1 == 100 and row.D_k2 == 250 and row.D_k3 == 0 and row.U_k3 == 0
+    assert row.D_other == 250 and row.U_other == 100  # deu only
+    assert (d["eval_lang"] == "eng").all()
+    with pytest.raises(ScalingTableError, match="cannot be one of its own"):
+        atlas_design(t, "eng", transfer=["eng"])
+    with pytest.raises(ScalingTableError, match="no rows evaluated on 'deu'"):
+        atlas_design(t, "deu")
+
+
+def test_table_feeds_the_fitting_engine(runs):
+    t = build_table(PRESET, root=runs)
+    rows, _ = fit_rows(t, eval_set="bible")
+    d = atlas_design(rows, "eng")
+    res = fit("atlas", d, n_starts=1)  # 7 points for 10 parameters: reported as failed, not raised
+    assert res.status == "failed" and "underdetermined" in res.message
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(ScalingTableError, match="no finished runs in preset 'fake'"):
+        build_table(PRESET, root=tmp_path)
+    with pytest.raises(ScalingTableError, match="give a preset"):
+        build_table()
+    with pytest.raises(ScalingTableError, match="unknown family level"):
+        build_table(PRESET, root=tmp_path, family_level="genus")
+    write_run(tmp_path, "monolingual", "m", {"eng": 1.0}, {"eng": 5})
+    t = build_table(PRESET, root=tmp_path)
+    assert np.isnan(t["N_non_embedding"]).sum() == 0
