@@ -206,6 +206,18 @@ def _saturate(pre: Mapping[str, Array], lam: Array | float, grad: bool):
         if len(uniq) < lam.shape[0]:
             S, dS = _saturate(pre, uniq[:, None], grad)
             return S[inverse], (None if dS is None else dS[inverse])
+    if lam.ndim == 0 and len(idx):  # the optimiser's case (one scalar lambda): lean path, same formulas
+        lam_f = float(lam)
+        y = lam_f * x
+        S = D.copy()
+        dS = None
+        if y.min() > 1e-4:
+            e = np.exp(-y)
+            S[idx] = Uo * (1.0 + (1.0 - e) / lam_f)
+            if grad:
+                dS = np.zeros_like(D)
+                dS[idx] = Uo * (x * e / lam_f - (1.0 - e) / (lam_f * lam_f))
+            return S, dS
     shape = np.broadcast_shapes(lam.shape, D.shape)
     S = np.array(np.broadcast_to(D, shape))
     dS = np.zeros(shape) if grad else None

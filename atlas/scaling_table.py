@@ -54,6 +54,15 @@ def mixture_id(mixture: dict[str, float]) -> str:
     return ",".join(f"{k}:{round(v, 6):g}" for k, v in sorted(mixture.items()) if v > 0)
 
 
+def parse_mixture_id(label: str) -> dict[str, float]:
+    """Inverse of :func:`mixture_id`."""
+    out = {}
+    for part in str(label).split(","):
+        code, _, w = part.partition(":")
+        out[code] = float(w)
+    return out
+
+
 def family_of(iso3: str, level: str = "group") -> str:
     """The language's family (``group``: the Fig. C.2 legend groups, e.g. Germanic; ``family``: Glottolog top level)."""
     if level not in FAMILY_LEVELS:
@@ -166,17 +175,16 @@ def co_sampled(table: pd.DataFrame, target: str, k: int = 3) -> list[str]:
     Returns fewer than ``k`` codes if fewer languages were ever co-sampled.
     """
     target = languages.resolve(target)
-    runs = table.drop_duplicates("run_id")
     count: dict[str, int] = {}
     weight: dict[str, float] = {}
-    for _, r in runs.iterrows():
-        mix = {l: r[f"D_{l}"] for l in source_languages(table)}
+    for mix_label in table.drop_duplicates("run_id")["mixture_id"]:
+        mix = parse_mixture_id(mix_label)
         if mix.get(target, 0) <= 0:
             continue
-        for l, d in mix.items():
-            if l != target and d > 0:
+        for l, w in mix.items():
+            if l != target and w > 0:
                 count[l] = count.get(l, 0) + 1
-                weight[l] = weight.get(l, 0.0) + d / max(r["D_tot"], 1e-300)
+                weight[l] = weight.get(l, 0.0) + w
     ranked = sorted(count, key=lambda l: (-count[l], -weight[l], l))
     return ranked[:k]
 
