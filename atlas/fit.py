@@ -700,7 +700,7 @@ def bootstrap(
     replacement, else points. Each replicate is fitted from the full-data optimum plus the full fit's
     ``n_starts - 1`` best grid starts (no re-screening), so replicates are cheap and deterministic.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     law = get_law(law)
     frame = _as_frame(data).reset_index(drop=True)

@@ -9,8 +9,9 @@ A preset's ``experiments:`` section names experiments; each is one block (a mapp
 * ``bilingual`` -- {languages, shape, tokens, pairs?, baseline_languages?, scale_pairs?, scale_shapes?,
   partition?}: 50/50 mixtures of every pair (or the listed ``pairs``) at ``shape``, trained on
   ``2 * tokens`` with the multilingual vocabulary and disjoint verse sets, plus the monolingual baselines
-  (same vocabulary and shape, ``tokens``) of every language; ``scale_pairs`` are repeated at each of
-  ``scale_shapes`` (with their baselines) for the Bilingual Transfer Score versus model size.
+  (same vocabulary and shape, ``tokens``) of every language (or of ``baseline_languages``);
+  ``scale_pairs`` are repeated at each of ``scale_shapes`` (with their baselines unless
+  ``scale_baselines: false``) for the Bilingual Transfer Score versus model size.
 * ``capacity`` -- {shapes, tokens, pool + K | mixtures}: uniform mixtures of K languages (the first K of
   ``pool``, nested like the paper's 4v0 -> 6v0 -> 8v0, or the named ``mixtures``) at every shape; K = 1 is a
   monolingual run with the multilingual vocabulary.
@@ -26,7 +27,8 @@ Run ids are deterministic and readable (``mono-eng-s2``, ``multi-eng-s1-1M``, ``
 ``cap-k4-s2``, ``unimax-s1-2M``, ``ft-eng-s1-from-2M``); one id always means one training configuration.
 
 Execution (:func:`run_grid`) is resumable: finished runs (``summary.json`` present) are skipped; a run
-directory without a summary (a killed run) is wiped and retrained from scratch; bases run before their
+directory without a summary (a killed run) is wiped and retrained from scratch, and so is a finished run
+whose recorded spec no longer matches the preset (``stale``: the preset was edited); bases run before their
 finetunes and a base whose checkpoint went missing is retrained when a finetune still needs it. A lock per
 run keeps two processes from training the same run. ``shard=(i, n)`` splits the runs into ``n`` parts
 balanced by estimated time, keeping each base with its finetunes.
@@ -53,13 +55,13 @@ from atlas import records
 from atlas.model import Shape, flops_per_token, param_count
 from atlas.paths import cache_dir, runs_dir
 from atlas.presets import PresetError, load_preset
-from atlas.train import eval_steps, train_settings
+from atlas.train import eval_steps, spec_hash, train_settings
 
 EXPERIMENTS = ("monolingual", "bilingual", "capacity", "unimax", "finetune")
 _KEYS = {
     "monolingual": {"languages", "shapes", "tokens", "vocab"},
     "bilingual": {"languages", "shape", "tokens", "pairs", "baseline_languages", "scale_pairs", "scale_shapes",
-                  "partition"},
+                  "scale_baselines", "partition"},
     "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition"},
     "unimax": {"shapes", "base_tokens", "languages", "max_epochs", "eval_languages", "partition"},
     "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages"},
@@ -263,7 +265,8 @@ def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
         s = ctx.shape(sname, f"{where}.scale_shapes")
         for x, y in scale_pairs:
             out.append(_pair_spec(ctx, x, y, s, tokens, sampling))
-            out += [ctx.mono(z, s, tokens, "multi", "bilingual") for z in (x, y)]
+            if b.get("scale_baselines", True):
+                out += [ctx.mono(z, s, tokens, "multi", "bilingual") for z in (x, y)]
     return out
 
 
@@ -548,6 +551,8 @@ def plan_summary(plan: Plan, runs: list[dict[str, Any]] | None = None) -> str:
 
 def _duration(seconds: float, c: Mapping[str, Any]) -> str:
     if c.get("device_kind") == "GPU":
+        if seconds < 86400:
+            return f"{seconds / 3600:,.1f} GPU-hours"
         return f"{seconds / 86400:,.1f} GPU-days"
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -561,9 +566,20 @@ def checkpoint_path(cfg: Mapping[str, Any], spec: Mapping[str, Any]) -> Path:
     return cache_dir() / "checkpoints" / cfg["name"] / f"{spec['run_id']}-{content_key(spec)}.pt"
 
 
-def run_status(path: Path) -> str:
-    """``done``/``diverged`` (finished), ``partial`` (started, no summary) or ``todo``."""
+def is_stale(path: Path, spec: Mapping[str, Any]) -> bool:
+    """A finished run whose recorded spec no longer matches the preset's plan (the preset changed)."""
+    try:
+        return records.read_json(Path(path) / records.SPEC).get("plan_hash") != spec_hash(spec)
+    except (OSError, ValueError):
+        return True
+
+
+def run_status(path: Path, spec: Mapping[str, Any] | None = None) -> str:
+    """``done``/``diverged`` (finished), ``stale`` (finished under an older preset), ``partial`` (started, no
+    summary: a killed run) or ``todo``."""
     if records.is_finished(path):
+        if spec is not None and is_stale(path, spec):
+            return "stale"
         return str(records.read_json(path / records.SUMMARY).get("status", "done"))
     return "partial" if path.exists() else "todo"
 
@@ -574,7 +590,7 @@ def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Pat
     rows = []
     for s in plan.runs:
         d = records.run_dir(plan.preset, s["experiment"], s["run_id"], root)
-        rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "status": run_status(d), "path": str(d)})
+        rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "status": run_status(d, s), "path": str(d)})
     return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path"])
 
 
@@ -633,15 +649,19 @@ def run_grid(
     dirs = {plan.key(s): records.run_dir(plan.preset, s["experiment"], s["run_id"], root) for s in mine}
     pending_children: dict[str, int] = {}
     for s in mine:
-        if s.get("base_run") and not records.is_finished(dirs[plan.key(s)]):
+        d = dirs[plan.key(s)]
+        if s.get("base_run") and (not records.is_finished(d) or is_stale(d, s)):
             pending_children[s["base_run"]] = pending_children.get(s["base_run"], 0) + 1
     bar = tqdm(mine, desc=f"grid {plan.preset}/{experiment} {i}/{n}", disable=not progress, unit="run")
     t0 = time.time()
     for s in bar:
         d = dirs[plan.key(s)]
         ckpt = checkpoint_path(cfg, s) if s.get("save_checkpoint") else None
+        stale = records.is_finished(d) and is_stale(d, s)
         if records.is_finished(d):
-            if ckpt is not None and pending_children.get(s["run_id"]) and not ckpt.exists():
+            if stale:
+                log(f"  {plan.key(s)}: finished under a different preset (stale) -> retraining")
+            elif ckpt is not None and pending_children.get(s["run_id"]) and not ckpt.exists():
                 log(f"  {plan.key(s)}: checkpoint {ckpt} missing but needed by finetunes -> retraining the base")
             else:
                 counts["skipped"] += 1
@@ -659,8 +679,9 @@ def run_grid(
                 log(f"  {plan.key(s)}: being trained by another process -> skipped")
                 counts["locked"] += 1
                 continue
-            if records.is_finished(d) and not (ckpt is not None and not ckpt.exists()):
-                counts["skipped"] += 1
+            if records.is_finished(d) and not is_stale(d, s) and not (
+                    ckpt is not None and pending_children.get(s["run_id"]) and not ckpt.exists()):
+                counts["skipped"] += 1  # another process finished it meanwhile
                 continue
             if d.exists():
                 import shutil

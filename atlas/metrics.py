@@ -30,15 +30,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """Chunked output projection + cross-entropy; gradients are computed in the forward pass."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
+                need_grad: bool) -> torch.Tensor:
         n = hidden.shape[0]
-        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         total = torch.zeros((), dtype=torch.float64, device=hidden.device)
         grad_h = torch.empty_like(hidden) if need_grad else None
         grad_w = torch.zeros_like(weight) if need_grad else None
         for start in range(0, n, chunk):
             h, y = hidden[start : start + chunk], targets[start : start + chunk]
-            logits = (h @ weight.t()).float()
+            logits = h @ weight.t()
+            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32
             target_logit = logits.gather(1, y[:, None]).squeeze(1)
             peak = logits.amax(dim=1, keepdim=True)
             probs = logits.sub_(peak).exp_()  # in place: one exp over the chunk, reused for the gradient
@@ -59,7 +60,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         grad_h, grad_w = ctx.saved_tensors
-        return grad_h * grad_out, grad_w * grad_out, None, None
+        return grad_h * grad_out, grad_w * grad_out, None, None, None
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
@@ -73,7 +74,8 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
     targets = targets.reshape(-1)
     if hidden.device.type != "cpu" or torch.is_autocast_enabled() or hidden.dtype != weight.dtype:
         return F.cross_entropy(F.linear(hidden, weight).float(), targets)
-    return _LinearCrossEntropy.apply(hidden, weight, targets, int(chunk))
+    need_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    return _LinearCrossEntropy.apply(hidden, weight, targets, int(chunk), need_grad)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

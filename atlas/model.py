@@ -101,17 +101,20 @@ class RMSNorm(nn.Module):
         return y * self.weight if self.weight is not None else y
 
 
-def rope_tables(seq_len: int, head_dim: int, base: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables of shape (seq_len, head_dim / 2) for rotary embeddings."""
-    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
-    return angles.cos(), angles.sin()
+def rope_frequencies(seq_len: int, head_dim: int, base: float = 10_000.0) -> torch.Tensor:
+    """Complex rotations ``exp(i * position * theta_j)`` of shape (seq_len, head_dim / 2) for RoPE."""
+    theta = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), theta)
+    return torch.polar(torch.ones_like(angles), angles)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs (first half, second half) of ``x`` (batch, heads, time, head_dim)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive channel pairs of ``x`` (batch, time, heads, head_dim) by ``freqs`` (time, head_dim/2).
+
+    One complex multiplication (the original RoFormer/LLaMA formulation); computed in float32.
+    """
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * freqs[:, None, :]).flatten(-2).type_as(x)
 
 
 class Block(nn.Module):
@@ -128,11 +131,12 @@ class Block(nn.Module):
         self.down = nn.Linear(s.ffw, s.d_model, bias=False)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         h = self.norm(x)
-        q, k, v = self.qkv(h).view(b, t, 3, self.heads, self.kv).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = self.qkv(h).view(b, t, 3, self.heads, self.kv).unbind(2)  # (batch, time, heads, kv) each
+        q, k = apply_rope(q, freqs), apply_rope(k, freqs)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (batch, heads, time, kv)
         att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         att = self.out(att.transpose(1, 2).reshape(b, t, self.heads * self.kv))
         gate, up = self.gate_up(h).split(self.ffw, dim=-1)
@@ -155,9 +159,7 @@ class Transformer(nn.Module):
         self.embed = nn.Embedding(vocab_size, s.d_model)
         self.blocks = nn.ModuleList(Block(s, dropout) for _ in range(s.layers))
         self.final_norm = RMSNorm(s.d_model, learnable=False)
-        cos, sin = rope_tables(max_seq_len, s.kv)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope", rope_frequencies(max_seq_len, s.kv), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -174,10 +176,10 @@ class Transformer(nn.Module):
         t = idx.shape[1]
         if t > self.max_seq_len:
             raise ValueError(f"sequence of {t} tokens exceeds max_seq_len={self.max_seq_len}")
-        cos, sin = self.rope_cos[:t], self.rope_sin[:t]
+        freqs = self.rope[:t]
         x = self.embed(idx)
         for block in self.blocks:
-            x = block(x, cos, sin)
+            x = block(x, freqs)
         return self.final_norm(x)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:

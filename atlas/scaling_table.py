@@ -14,8 +14,9 @@ One row per (run, evaluation step, evaluation language, evaluation set). Columns
 * ``p_family`` -- summed mixture weight of the languages in the target's family group (MSL)
 * ``D_<iso3>``, ``U_<iso3>`` -- tokens seen / unique tokens of every source language of any mixture
 * ``in_mixture`` -- the target language is trained on (``D > 0`` once training started)
-* finetunes: ``base_run``, ``base_tokens``, ``C_with_base = 6 N (D_tot + base_tokens)``; ``D`` and the
-  per-language columns count the finetuning tokens only.
+* finetunes: ``base_run``, ``base_tokens``, ``C_with_base = 6 N (D_tot + base_tokens)``, ``scratch_run``
+  (``<experiment>/<run_id>`` of the matching from-scratch run); ``D`` and the per-language columns count the
+  finetuning tokens only.
 
 :func:`atlas_design` adds the transfer-language columns of ATLAS (``D_k1..3``, ``U_k1..3``, and ``D_other``,
 ``U_other`` re-defined to exclude them) for one target; :func:`fit_rows` applies the protocol's exclusions and
@@ -47,6 +48,11 @@ def _weights(spec_row: pd.Series, prefix: str) -> dict[str, float]:
         if isinstance(col, str) and col.startswith(prefix) and v is not None and not pd.isna(v):
             out[col[len(prefix) :]] = float(v)
     return out
+
+
+def _opt(spec_row: pd.Series, key: str) -> Any:
+    v = spec_row.get(key, None) if key in spec_row else None
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
 
 
 def mixture_id(mixture: dict[str, float]) -> str:
@@ -106,21 +112,25 @@ def build_table(
             raise ScalingTableError(f"run {s['run_id']!r}: spec has no mixture")
         uniq = _weights(s, "unique_tokens.")
         all_langs.update(mix)
-        run_rows[str(s["run_id"])] = {"spec": s, "mix": mix, "uniq": uniq}
+        key = (str(s.get("experiment", "")), str(s["run_id"]))
+        if key in run_rows:
+            raise ScalingTableError(f"two finished runs share experiment/run_id {key[0]}/{key[1]}")
+        run_rows[key] = {"spec": s, "mix": mix, "uniq": uniq}
     langs = sorted(all_langs)
 
     m = metrics.copy()
-    unknown = sorted(set(m["run_id"].astype(str)) - set(run_rows))
+    keys = list(zip(m["experiment"].astype(str), m["run_id"].astype(str)))
+    unknown = sorted(set(keys) - set(run_rows))
     if unknown:
-        raise ScalingTableError(f"metrics of run(s) {unknown[:3]} have no spec")
+        raise ScalingTableError(f"metrics of run(s) {['/'.join(k) for k in unknown[:3]]} have no spec")
     out_cols: dict[str, list[Any]] = {k: [] for k in (
         "mixture_id", "N", "N_non_embedding", "D", "U", "D_tot", "D_other", "U_other", "K", "C", "p_family",
-        "in_mixture", "status", "shape", "vocab", "seed", "base_run", "base_tokens", "C_with_base")}
+        "in_mixture", "status", "shape", "vocab", "seed", "base_run", "base_tokens", "C_with_base", "scratch_run")}
     per_lang_D = {l: [] for l in langs}
     per_lang_U = {l: [] for l in langs}
     tokens = m["tokens"].to_numpy(float)
-    for i, (rid, lang) in enumerate(zip(m["run_id"].astype(str), m["eval_lang"].astype(str))):
-        r = run_rows[rid]
+    for i, (key, lang) in enumerate(zip(keys, m["eval_lang"].astype(str))):
+        r = run_rows[key]
         s, mix, uniq = r["spec"], r["mix"], r["uniq"]
         tok = tokens[i]
         N = float(s["params"])
@@ -143,7 +153,8 @@ def build_table(
         out_cols["shape"].append(s.get("shape.name", None))
         out_cols["vocab"].append(s.get("vocab.kind", None))
         out_cols["seed"].append(s.get("seed", None))
-        out_cols["base_run"].append(s.get("base_run", None) if "base_run" in s else None)
+        out_cols["base_run"].append(_opt(s, "base_run"))
+        out_cols["scratch_run"].append(_opt(s, "scratch_run"))
         out_cols["base_tokens"].append(base_tokens)
         out_cols["C_with_base"].append(6.0 * N * (tok + base_tokens))
         for l in langs:
@@ -195,6 +206,9 @@ def atlas_design(
     """The rows of ``target`` with ATLAS's columns: ``D_k1..3``/``U_k1..3`` (transfer languages) and
     ``D_other``/``U_other`` re-defined as everything except the target and the transfer languages.
 
+    The base table's ``D_other``/``U_other`` (every non-target language) are kept as ``D_other_all``/
+    ``U_other_all`` for the ``atlas-other`` ablation (see :func:`law_columns`).
+
     ``transfer``: the K_t languages (default: :func:`co_sampled`, the paper's choice). Empty slots (fewer
     than 3 co-sampled languages) get zero tokens, so their tau is not identified (the fit warns).
     The chosen languages are stored in ``frame.attrs["transfer_languages"]``.
@@ -208,6 +222,9 @@ def atlas_design(
     if len(transfer) > 3:
         raise ScalingTableError(f"ATLAS uses |K_t| = 3 transfer languages; got {len(transfer)}: {transfer}")
     rows = table[table["eval_lang"] == target].copy()
+    if "D_other_all" not in rows:  # keep the "+D_other" ablation's definition (every non-target token)
+        rows["D_other_all"] = rows["D_other"]
+        rows["U_other_all"] = rows["U_other"]
     if rows.empty:
         raise ScalingTableError(f"no rows evaluated on {target!r}; evaluated: {sorted(table['eval_lang'].unique())}")
     srcs = source_languages(table)
@@ -258,3 +275,151 @@ def fit_rows(
     v = table[loss].to_numpy(float)
     drop(~(np.isfinite(v) & (v > 0)), f"{loss} missing or non-positive")
     return table[keep].reset_index(drop=True), pd.DataFrame(report)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# per-language held-out R2 (Table 1)
+
+#: Column mapping (law column -> design-frame column) per law, for frames made by :func:`atlas_design`:
+#: the "+D_other" ablations count every non-target token as "other"; the full law excludes K_t.
+LAW_COLUMNS: dict[str, dict[str, str]] = {
+    "atlas-other": {"D_other": "D_other_all", "U_other": "U_other_all"},
+    "atlas-other-perlam": {"D_other": "D_other_all", "U_other": "U_other_all"},
+}
+
+
+def law_columns(law: str) -> dict[str, str]:
+    """The column mapping :func:`atlas.fit.fit` needs to fit ``law`` on an :func:`atlas_design` frame."""
+    from atlas.laws import get_law
+
+    return dict(LAW_COLUMNS.get(get_law(law).name, {}))
+
+
+def heldout_by_language(
+    rows: pd.DataFrame,
+    laws: Sequence[str],
+    *,
+    languages: Sequence[str] | None = None,
+    splits: Sequence[str] | None = None,
+    k_t: int = 3,
+    progress: bool = False,
+    **fit_kw: Any,
+) -> pd.DataFrame:
+    """Held-out R^2 (on loss) of every law, per target language, on the paper's splits.
+
+    ``rows``: fit rows (:func:`fit_rows`). Each language's rows get ATLAS's transfer columns
+    (:func:`atlas_design`, K_t from co-sampling in ``rows``). Long table: ``law, eval_lang, split, metric,
+    n_train, n_test, r2, status, reason`` -- failed and unscorable fits included, never dropped.
+    """
+    from tqdm import tqdm
+
+    from atlas import fit as F
+
+    splits = list(splits or F.SPLITS)
+    languages = list(languages or sorted(rows["eval_lang"].unique()))
+    out = []
+    jobs = [(lang, law) for lang in languages for law in laws]
+    design_cache: dict[str, pd.DataFrame | str] = {}
+    for lang, law in tqdm(jobs, desc="held-out fits", disable=not progress):
+        if lang not in design_cache:
+            try:
+                design_cache[lang] = atlas_design(rows, lang, k_t=k_t)
+            except ScalingTableError as exc:
+                design_cache[lang] = str(exc)
+        design = design_cache[lang]
+        head = {"law": law, "eval_lang": lang}
+        if isinstance(design, str):
+            out.extend({**head, "split": s, "metric": F.SPLIT_TITLES[s], "n_train": 0, "n_test": 0, "r2": np.nan,
+                        "status": "failed", "reason": design} for s in splits)
+            continue
+        try:
+            h = F.heldout_r2(law, design, splits=splits, columns=law_columns(law), **fit_kw)
+        except F.FitDataError as exc:
+            out.extend({**head, "split": s, "metric": F.SPLIT_TITLES[s], "n_train": len(design), "n_test": 0,
+                        "r2": np.nan, "status": "failed", "reason": str(exc)} for s in splits)
+            continue
+        for r in h.to_dict("records"):
+            out.append({**head, **{k: r.get(k) for k in ("split", "metric", "n_train", "n_test", "r2", "status", "reason")}})
+    return pd.DataFrame(out)
+
+
+def summarise_r2(long: pd.DataFrame) -> pd.DataFrame:
+    """Mean R^2 over languages per law and split (Table 1's layout), plus how many languages were scored.
+
+    Languages whose split could not be scored are left out of that mean and counted in ``n_scored``.
+    """
+    scored = long[np.isfinite(long["r2"].astype(float))]
+    mean = scored.pivot_table(index="law", columns="metric", values="r2", aggfunc="mean")
+    count = long.assign(ok=np.isfinite(long["r2"].astype(float))).pivot_table(
+        index="law", columns="metric", values="ok", aggfunc="sum")
+    order = [m for m in ("R2", "R2(N)", "R2(D)", "R2(C)", "R2(M)") if m in count.columns]
+    mean = mean.reindex(index=list(dict.fromkeys(long["law"])), columns=order)
+    count = count.reindex(index=mean.index, columns=order).astype(int)
+    count.columns = [f"n_scored {c}" for c in count.columns]
+    return mean.join(count)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# settings (which runs a chapter fits) and the curse-of-multilinguality penalty
+
+SETTINGS = ("mono", "multi", "capacity")
+
+
+def setting_rows(table: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """The rows of one fitting setting (apply :func:`fit_rows` first):
+
+    * ``mono``: monolingual-vocabulary, monolingual runs (the paper's "Mono" block of Table 1, Fig. 1);
+    * ``multi``: every from-scratch run with the multilingual vocabulary -- monolingual baselines,
+      bilingual, capacity and Unimax mixtures (Table 1's "Multi" block); finetunes of a base are excluded
+      (their loss depends on the base, which no law here models);
+    * ``capacity``: the uniform K-language mixtures (and their K = 1 runs) of the ``capacity`` experiment
+      (the K-law, Sec. 5).
+
+    Cross-entropies from different tokenizers are not comparable, so a setting never mixes vocabularies.
+    """
+    if setting not in SETTINGS:
+        raise ScalingTableError(f"unknown setting {setting!r}; allowed: {', '.join(SETTINGS)}")
+    scratch = table["base_tokens"].fillna(0).to_numpy(float) == 0 if "base_tokens" in table else np.ones(len(table), bool)
+    vocab = table["vocab"].astype(str).to_numpy() if "vocab" in table else np.full(len(table), "")
+    if setting == "mono":
+        keep = scratch & (vocab == "mono") & (table["K"].to_numpy() == 1)
+    elif setting == "multi":
+        keep = scratch & (vocab == "multi")
+    else:
+        keep = scratch & (table["experiment"].astype(str).to_numpy() == "capacity")
+    return table[keep].reset_index(drop=True)
+
+
+def relative_loss_increase(
+    rows: pd.DataFrame,
+    *,
+    baseline: pd.DataFrame | None = None,
+    loss: str = "loss",
+    match: Sequence[str] = ("eval_lang", "eval_set", "shape"),
+) -> pd.DataFrame:
+    """Curse of multilinguality, measured: each K > 1 point's loss over the K = 1 run's loss at the same
+    target-language tokens D (log-log interpolation of the K = 1 curve with the same ``match`` columns).
+
+    ``baseline``: where to find the K = 1 curves (default ``rows``; pass the ``multi`` setting to use the
+    monolingual multilingual-vocabulary runs of other experiments). Returns the K > 1 rows with ``baseline_loss`` and ``relative_increase = loss / baseline - 1``; NaN (with
+    ``reason``) when D falls outside the baseline curve or no baseline exists -- never extrapolated.
+    """
+    out = []
+    base = (rows if baseline is None else baseline)
+    base = base[base["K"] == 1]
+    for _, r in rows[rows["K"] > 1].iterrows():
+        b = base
+        for k in match:
+            b = b[b[k] == r[k]]
+        b = b[b["D"] > 0].groupby("D")[loss].mean()
+        row = r.to_dict()
+        if len(b) < 2:
+            row.update(baseline_loss=np.nan, relative_increase=np.nan, reason="no K = 1 curve with the same " + "/".join(match))
+        elif not b.index.min() <= r["D"] <= b.index.max():
+            row.update(baseline_loss=np.nan, relative_increase=np.nan,
+                       reason=f"D = {r['D']:.4g} outside the K = 1 curve ({b.index.min():.4g}-{b.index.max():.4g})")
+        else:
+            bl = float(np.exp(np.interp(np.log(r["D"]), np.log(b.index.to_numpy(float)), np.log(b.to_numpy(float)))))
+            row.update(baseline_loss=bl, relative_increase=r[loss] / bl - 1, reason="")
+        out.append(row)
+    return pd.DataFrame(out)

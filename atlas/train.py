@@ -105,6 +105,15 @@ def eval_steps(total_steps: int, n_evals: int, first_fraction: float = 0.02) -> 
     return [int(p) for p in points]
 
 
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """Hash of a plan spec as built by :mod:`atlas.grid`; stored in spec.json to detect stale records."""
+    import hashlib
+    import json
+
+    core = {k: v for k, v in spec.items() if k != "plan_hash"}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The preset's ``train:`` section over :data:`TRAIN_DEFAULTS`, type-checked."""
     raw = dict(cfg.get("train") or {})
@@ -289,6 +298,7 @@ def train_run(
     total_steps = max(1, math.ceil(int(spec["tokens"]) / tokens_per_step))
     evals_at = eval_steps(total_steps, settings["n_evals"], settings["first_eval_fraction"])
     full = copy.deepcopy(dict(spec))
+    full["plan_hash"] = spec_hash(spec)
     full["vocab"] = {**dict(spec["vocab"]), "size": int(tok.vocab_size), "name": tok.name}
     full["params"] = param_count(spec["shape"], tok.vocab_size)
     full["params_non_embedding"] = param_count(spec["shape"], tok.vocab_size, embeddings=False)

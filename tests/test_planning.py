@@ -166,3 +166,40 @@ def test_plan_finetune_cli(tmp_path, capsys):
     assert main(["plan", "finetune", "--target", "xx", "--params", "2e9", "--tokens", "1e9"]) == 2
     assert "unknown language code 'xx'" in capsys.readouterr().err
     assert main(["plan", "finetune", "--target", "de", "--params", "2e9", "--tokens", "1e9", "--a", "3"]) == 2
+
+
+def test_crossover_table_pairs_scratch_and_finetune_runs():
+    import pandas as pd
+
+    t = np.logspace(9, 12, 13)
+    rows = []
+    for lang, cross, ref in (("eng", 1.5e11, "finetune/multi-eng"), ("fra", 1e13, None)):  # fra: no crossing
+        for tok, ls, lf in zip(t, 2.0 * (t / cross) ** -0.10, 2.0 * (t / cross) ** -0.03):
+            common = dict(eval_lang=lang, eval_set="flores", shape="xs", tokens=tok, K=1, D=tok, mixture_id=f"{lang}:1")
+            rows.append({**common, "run_id": f"multi-{lang}", "experiment": "finetune", "N": 2e9, "base_tokens": np.nan,
+                         "scratch_run": None, "loss": ls})
+            rows.append({**common, "run_id": f"ft-{lang}", "experiment": "finetune", "N": 2.1e9, "base_tokens": 1e12,
+                         "scratch_run": ref, "loss": lf})
+            rows.append({**common, "run_id": f"ft-{lang}", "experiment": "finetune", "N": 2.1e9, "base_tokens": 1e12,
+                         "scratch_run": ref, "loss": 9.0, "eval_lang": "deu"})  # other eval languages are ignored
+    table = crossover.crossover_table(pd.DataFrame(rows), eval_set="flores")
+    assert list(table["run_id"]) == ["ft-eng", "ft-fra"] and list(table["scratch_run"]) == ["multi-eng", "multi-fra"]
+    eng, fra = table.iloc[0], table.iloc[1]
+    assert eng["tokens"] == pytest.approx(1.5e11, rel=1e-9) and eng["compute"] == pytest.approx(6 * 2e9 * 1.5e11)
+    assert eng["compute_with_base"] == pytest.approx(6 * 2e9 * (1.5e11 + 1e12))
+    assert np.isnan(fra["tokens"]) and "still better" in fra["reason"]
+
+
+def test_empirical_frontier_and_compute_tax():
+    import pandas as pd
+
+    C = np.logspace(15, 18, 30)
+    ref = pd.DataFrame({"C": C, "loss": 2 + 50 * C**-0.1})
+    other = pd.DataFrame({"C": C, "loss": 2 + 50 * (C / 3) ** -0.1})  # needs exactly 3x the compute
+    noisy = pd.concat([ref, pd.DataFrame({"C": [1e16, 1e17], "loss": [9.0, 9.5]})])  # dominated points drop out
+    front = optimal.empirical_frontier(noisy)
+    assert len(front) == 30 and np.all(np.diff(front["loss"]) < 0)
+    tax = optimal.compute_tax(optimal.empirical_frontier(ref), optimal.empirical_frontier(other))
+    finite = tax.dropna()
+    assert len(finite) >= 15 and np.allclose(finite["ratio"], 3.0, rtol=0.01)
+    assert np.isnan(optimal.compute_to_reach(front, np.array([1.0]))).all()  # never extrapolated

@@ -8,17 +8,29 @@ import pytest
 
 from atlas import records
 from atlas.fit import fit
-from atlas.scaling_table import ScalingTableError, atlas_design, build_table, co_sampled, fit_rows, mixture_id
+from atlas.scaling_table import (
+    ScalingTableError,
+    atlas_design,
+    build_table,
+    co_sampled,
+    fit_rows,
+    heldout_by_language,
+    law_columns,
+    mixture_id,
+    relative_loss_increase,
+    setting_rows,
+    summarise_r2,
+)
 
 PRESET = "fake"
 
 
 def write_run(root, experiment, run_id, mixture, unique, *, params=1000, tokens=(0, 100, 1000), status="done",
-              langs=None, base=None):
+              langs=None, base=None, vocab="multi"):
     path = records.run_dir(PRESET, experiment, run_id, root)
     spec = {"run_id": run_id, "experiment": experiment, "preset": PRESET,
             "shape": {"name": "xs", "layers": 1, "d_model": 8, "heads": 1, "kv": 8, "ffw": 16},
-            "params": params, "params_non_embedding": params // 2, "vocab": {"kind": "multi", "size": 64, "name": "v"},
+            "params": params, "params_non_embedding": params // 2, "vocab": {"kind": vocab, "size": 64, "name": "v"},
             "mixture": mixture, "unique_tokens": unique, "tokens": max(tokens), "seq_len": 8, "batch_size": 2,
             "seed": 0, "train": {"lr": 1e-3}}
     if base:
@@ -38,7 +50,7 @@ def write_run(root, experiment, run_id, mixture, unique, *, params=1000, tokens=
 
 @pytest.fixture()
 def runs(tmp_path):
-    write_run(tmp_path, "monolingual", "mono-eng", {"eng": 1.0}, {"eng": 500})
+    write_run(tmp_path, "monolingual", "mono-eng", {"eng": 1.0}, {"eng": 500}, vocab="mono")
     write_run(tmp_path, "bilingual", "bi-eng-fra", {"eng": 0.5, "fra": 0.5}, {"eng": 400, "fra": 300}, params=2000)
     write_run(tmp_path, "capacity", "cap-3", {"eng": 0.25, "fra": 0.25, "rus": 0.25, "deu": 0.25},
               {"eng": 100, "fra": 100, "rus": 100, "deu": 100}, langs=["eng", "rus"])
@@ -120,3 +132,77 @@ def test_errors_name_the_problem(tmp_path):
     write_run(tmp_path, "monolingual", "m", {"eng": 1.0}, {"eng": 5})
     t = build_table(PRESET, root=tmp_path)
     assert np.isnan(t["N_non_embedding"]).sum() == 0
+
+
+def test_settings_split_vocabularies_and_drop_finetunes(runs):
+    rows, _ = fit_rows(build_table(PRESET, root=runs))
+    mono = setting_rows(rows, "mono")
+    assert set(mono["run_id"]) == {"mono-eng"}
+    multi = setting_rows(rows, "multi")
+    assert set(multi["run_id"]) == {"bi-eng-fra", "cap-3"}  # no finetune, no mono vocabulary (cap-2 diverged)
+    assert set(setting_rows(rows, "capacity")["run_id"]) == {"cap-3"}
+    with pytest.raises(ScalingTableError, match="unknown setting 'bi'"):
+        setting_rows(rows, "bi")
+
+
+def test_heldout_by_language_keeps_every_law_language_split(runs):
+    rows, _ = fit_rows(build_table(PRESET, root=runs))
+    multi = setting_rows(rows, "multi")
+    long = heldout_by_language(multi, ["csl", "atlas-other"], languages=["eng", "deu"], n_starts=1)
+    assert len(long) == 2 * 2 * 5  # laws x languages x splits: failures included
+    deu = long[long["eval_lang"] == "deu"]  # deu is never evaluated: every cell says so
+    assert (deu["status"] == "failed").all() and deu["reason"].str.contains("no rows evaluated on 'deu'").all()
+    bad = long[long["status"] != "ok"]
+    assert len(bad) > 10 and bad["reason"].str.len().gt(0).all()  # 8 points: most splits cannot be scored
+    wide = summarise_r2(long)
+    assert list(wide.index) == ["csl", "atlas-other"]
+    assert (wide.filter(like="n_scored") <= 1).all().all()  # at most eng was scored
+    assert law_columns("atlas-other") == {"D_other": "D_other_all", "U_other": "U_other_all"}
+    assert law_columns("atlas") == {}
+
+
+def test_heldout_by_language_scores_a_planted_law():
+    rng = np.random.default_rng(0)
+    n = 120
+    D = 10 ** rng.uniform(8, 11, n)
+    frame = pd.DataFrame({"run_id": [f"r{i // 6}" for i in range(n)], "eval_lang": "eng", "N": 10 ** rng.choice([7, 8, 9, 10], n),
+                          "D": D, "U": np.inf, "D_tot": 2 * D, "D_other": D, "U_other": np.inf, "K": rng.choice([1, 2, 4], n),
+                          "mixture_id": "eng:0.5,fra:0.5", "D_eng": D, "U_eng": np.inf, "D_fra": D, "U_fra": np.inf})
+    frame["loss"] = 1.7 + 406.4 / frame["N"] ** 0.34 + 410.7 / frame["D"] ** 0.28
+    long = heldout_by_language(frame, ["csl"], n_starts=2)
+    ok = long[long["status"] == "ok"]
+    assert set(ok["split"]) == {"random", "N", "D", "C", "M"} and (ok["r2"] > 0.99).all()
+
+
+def test_relative_loss_increase_interpolates_the_k1_curve():
+    base = pd.DataFrame({"eval_lang": "eng", "eval_set": "flores", "shape": "s", "K": 1, "D": [10.0, 100.0, 1000.0],
+                         "loss": [4.0, 2.0, 1.0]})
+    mixed = pd.DataFrame({"eval_lang": "eng", "eval_set": "flores", "shape": "s", "K": 4, "D": [np.sqrt(10) * 10, 5.0],
+                          "loss": [3.3, 5.0]})
+    out = relative_loss_increase(mixed, baseline=base)
+    assert out["baseline_loss"].iloc[0] == pytest.approx(2 ** 1.5)  # halfway in log-log between 4 and 2
+    assert out["relative_increase"].iloc[0] == pytest.approx(3.3 / 2 ** 1.5 - 1)
+    assert np.isnan(out["relative_increase"].iloc[1]) and "outside the K = 1 curve" in out["reason"].iloc[1]
+
+
+def test_scaling_chapters_report_gaps_as_not_testable(runs):
+    from atlas import scaling_report as R
+    from atlas.verdicts import STATUSES
+
+    rows, _ = fit_rows(build_table(PRESET, root=runs), eval_set="bible")
+    long, wide = R.table1(rows, n_starts=1)
+    comp = R.compare_table1(wide)
+    assert len(comp) == 8 * 5 and set(comp["setting"]) == {"mono", "multi"}
+    assert comp["paper"].notna().sum() == 37  # Table 1 as transcribed (no R2(M) in the mono block)
+    v06 = R.chapter06_verdicts("fake", comp)
+    v07 = R.chapter07_verdicts("fake", R.klaw_fits(rows, n_starts=1), relative_loss_increase(setting_rows(rows, "capacity")))
+    v03 = R.chapter03_verdicts("fake", R.vocabulary_tax(build_table(PRESET, root=runs), "bible"), R.repetition_r2(rows))
+    for v in v03 + v06 + v07:
+        assert v.status in STATUSES and v.reason
+    assert {v.status for v in v07} == {"not testable"}  # 3 bible points per language: no K-law fit
+    with pytest.raises(R.ChapterParamError, match="loss 'loss_u' cannot be fitted"):
+        R.validate_params("bible", "loss_u")
+    with pytest.raises(R.ChapterParamError, match="unknown eval_set 'ntrex'"):
+        R.validate_params("ntrex", "loss")
+    iso = R.isoloss_table({"phi": 0.11, "psi": -0.04, "alpha": 0.11 / 0.243, "beta": 0.04 / 0.272})
+    assert np.allclose(iso["ours N x"], iso["paper N x"], atol=0.006)

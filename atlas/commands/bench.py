@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from atlas.bench import bench_train, format_report
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="trainer throughput vs HF transformers, and MFU",
@@ -30,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from atlas.bench import bench_train, format_report  # imports torch: only when the command runs
+
     compile = {"auto": None, "on": True, "off": False}[args.compile]
     result = bench_train(args.preset, args.shape, steps=args.steps, repeats=args.repeats, compile=compile,
                          hf=not args.no_hf)

@@ -3,7 +3,8 @@
 * ``run``    -- train every unfinished run of the selection (resumable; finished runs are skipped, killed
   runs restart cleanly); records go to ``runs/<preset>/<experiment>/<run_id>/`` (``ATLAS_RUNS_DIR``
   overrides ``runs/``). ``--dry-run`` prints the plan instead.
-* ``status`` -- how many runs are done, diverged, partial (killed) or still to do, per experiment.
+* ``status`` -- how many runs are done, diverged, stale (trained under an edited preset), partial (killed)
+  or still to do, per experiment.
 * ``plan``   -- run count, training FLOPs (6 N D) and the estimated time on the preset's stated device.
 
 Several processes or machines split a grid with ``--shard 1/4`` ... ``--shard 4/4`` (use the same
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from atlas import grid
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from atlas import grid  # imports torch: only when the command runs
+
     shard = grid.parse_shard(args.shard)  # validate everything before any work
     plan = grid.build_plan(args.preset, args.experiment)
     if args.action == "plan" or (args.action == "run" and args.dry_run):
@@ -48,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
             table = table[[(e, r) in keep for e, r in zip(table.experiment, table.run_id)]]
         counts = table.pivot_table(index="experiment", columns="status", values="run_id", aggfunc="count",
                                    fill_value=0, sort=False)
-        for col in ("done", "diverged", "partial", "todo"):
+        cols = ["done", "diverged", "stale", "partial", "todo"]
+        for col in cols:
             if col not in counts:
                 counts[col] = 0
-        counts = counts[["done", "diverged", "partial", "todo"]]
+        counts = counts[cols]
         counts.loc["total"] = counts.sum()
         print(f"preset {plan.preset}: records under {grid.runs_dir() / plan.preset}")
         print(counts.to_string())

@@ -238,34 +238,60 @@ def crossover_table(
     loss: str = "loss",
     match: Sequence[str] = ("shape",),
 ) -> pd.DataFrame:
-    """Crossovers for every (target, model shape) that has a monolingual scratch run and a finetune run.
+    """Crossovers for every finetune run and its from-scratch counterpart, on the finetune's target.
 
-    ``table``: :func:`atlas.scaling_table.build_table` output. Scratch = ``experiment == "monolingual"``
-    runs whose mixture is only the target; finetune = ``experiment == "finetune"`` runs evaluated on it;
-    curves are matched on ``match`` columns (default the model shape: the vocabularies -- hence N -- may
-    differ). Repeated evaluations at one token count are averaged. One row per pair, NaN + reason when no
-    crossing.
+    ``table``: :func:`atlas.scaling_table.build_table` output. The scratch curve is the run named by the
+    finetune's ``scratch_run`` (``<experiment>/<run_id>``) when the table has it; otherwise a
+    ``monolingual``-experiment (or any K = 1, non-finetune) run of the same target matched on ``match``
+    columns (default the model shape: vocabularies -- hence N -- may differ). Repeated evaluations at one
+    token count are averaged. One row per finetune run and evaluation set; NaN + reason when no crossing.
+    Compute uses the scratch run's N.
     """
+    from atlas.scaling_table import parse_mixture_id
+
     t = table if eval_set is None else table[table["eval_set"] == eval_set]
-    scratch = t[(t["experiment"] == "monolingual") & (t["K"] == 1) & (t["D"] > 0)]
-    ft = t[(t["experiment"] == "finetune") & (t["tokens"] > 0)]
+    ft_all = t[(t["experiment"] == "finetune") & t["base_tokens"].fillna(0).gt(0)] if "base_tokens" in t else t.iloc[:0]
     rows = []
-    keys = ["eval_lang", *match]
-    for key, s in scratch.groupby(keys):
-        key = key if isinstance(key, tuple) else (key,)
-        sel = np.ones(len(ft), bool)
-        for k, v in zip(keys, key):
-            sel &= ft[k].to_numpy() == v
-        f_all = ft[sel]
-        for base_key, f in (f_all.groupby("base_tokens") if len(f_all) else []):
-            sc = s.groupby("tokens")[loss].mean()
-            fc = f.groupby("tokens")[loss].mean()
-            head = dict(zip(keys, key))
-            N = float(s["N"].iloc[0])
-            try:
-                res = find_crossover(sc.index, sc.values, fc.index, fc.values, N=N, base_tokens=float(base_key))
-            except PlanningError as exc:
-                res = {"tokens": np.nan, "compute": np.nan, "compute_with_base": np.nan, "reason": str(exc), "n_crossings": 0}
-            rows.append({**head, "N": N, "base_tokens": float(base_key), **{k: res[k] for k in
-                         ("tokens", "compute", "compute_with_base", "reason", "n_crossings")}})
+    for (rid, es), f in ft_all.groupby(["run_id", "eval_set"]) if len(ft_all) else []:
+        mix = parse_mixture_id(f["mixture_id"].iloc[0])
+        target = next(iter(mix)) if len(mix) == 1 else None
+        head = {"run_id": rid, "eval_set": es, "eval_lang": target, "base_tokens": float(f["base_tokens"].iloc[0])}
+        for k in match:
+            head[k] = f[k].iloc[0] if k in f else None
+        if target is None:
+            rows.append({**head, **_nan_row(f"finetune run {rid} does not train on exactly one language")})
+            continue
+        f = f[(f["eval_lang"] == target) & (f["tokens"] > 0)]
+        # candidates: runs of this target trained from scratch (no base model)
+        pool = t[(t["eval_set"] == es) & (t["eval_lang"] == target) & (t["D"] > 0) & (t["base_tokens"].fillna(0) == 0)]
+        scratch_ref = f["scratch_run"].iloc[0] if "scratch_run" in f else None
+        scratch_ref = scratch_ref if isinstance(scratch_ref, str) and scratch_ref else None
+        if scratch_ref:
+            exp, _, sid = str(scratch_ref).partition("/")
+            s = pool[(pool["run_id"] == sid) & (pool["experiment"] == exp)]
+        else:
+            s = pool[pool["K"] == 1]
+            for k in match:
+                s = s[s[k] == head[k]]
+            if s["run_id"].nunique() > 1:
+                s = s[s["run_id"] == sorted(s["run_id"].unique())[0]]
+        if s.empty:
+            rows.append({**head, **_nan_row(f"no from-scratch run of {target} found for {rid}"
+                                                + (f" (scratch_run {scratch_ref!r})" if scratch_ref else ""))})
+            continue
+        sc = s.groupby("tokens")[loss].mean()
+        fc = f.groupby("tokens")[loss].mean()
+        N = float(s["N"].iloc[0])
+        head["scratch_run"] = str(s["run_id"].iloc[0])
+        head["N"] = N
+        try:
+            res = find_crossover(sc.index, sc.values, fc.index, fc.values, N=N, base_tokens=head["base_tokens"])
+        except PlanningError as exc:
+            res = _nan_row(str(exc))
+        rows.append({**head, **{k: res[k] for k in ("tokens", "compute", "compute_with_base", "reason", "n_crossings")}})
     return pd.DataFrame(rows)
+
+
+def _nan_row(reason: str) -> dict[str, Any]:
+    nan = float("nan")
+    return {"tokens": nan, "compute": nan, "compute_with_base": nan, "reason": reason, "n_crossings": 0}

@@ -67,3 +67,47 @@ def frontier(C_values: np.ndarray, params: Any, *, K: float | None = None) -> pd
     """The compute-optimal frontier as a table (one row per budget); K-law when ``K`` is given."""
     out = compute_optimal(C_values, params) if K is None else compute_optimal_klaw(C_values, K, params)
     return pd.DataFrame({k: np.broadcast_to(v, np.shape(out["C"])) for k, v in out.items()})
+
+
+def empirical_frontier(rows: pd.DataFrame, *, loss: str = "loss", compute: str = "C") -> pd.DataFrame:
+    """The measured compute frontier: for every point, the lowest loss reached with at most its compute.
+
+    ``rows``: one row per evaluated point (e.g. one language and vocabulary), with ``compute`` in FLOPs and
+    ``loss`` in nats/token. Returns the points on the lower envelope, sorted by compute (loss strictly
+    decreasing).
+    """
+    if rows.empty:
+        return pd.DataFrame(columns=[compute, loss])
+    r = rows[[compute, loss]].astype(float).sort_values([compute, loss])
+    best = np.minimum.accumulate(r[loss].to_numpy())
+    keep = np.r_[True, best[1:] < best[:-1]]
+    return pd.DataFrame({compute: r[compute].to_numpy()[keep], loss: best[keep]}).reset_index(drop=True)
+
+
+def compute_to_reach(frontier: pd.DataFrame, levels: np.ndarray, *, loss: str = "loss", compute: str = "C") -> np.ndarray:
+    """FLOPs the frontier needs to reach each loss level (log-log interpolation; NaN outside its range)."""
+    levels = np.asarray(levels, float)
+    if len(frontier) < 2:
+        return np.full(levels.shape, np.nan)
+    lc = np.log(frontier[compute].to_numpy(float))
+    ll = frontier[loss].to_numpy(float)  # decreasing in compute
+    out = np.interp(-levels, -ll, lc, left=np.nan, right=np.nan)
+    return np.exp(out)
+
+
+def compute_tax(reference: pd.DataFrame, other: pd.DataFrame, *, n_levels: int = 20, loss: str = "loss",
+                compute: str = "C") -> pd.DataFrame:
+    """How much more compute ``other`` needs than ``reference`` to reach the same loss (ratio, per level).
+
+    Levels span the loss range both frontiers reach; the ratio is NaN where either would extrapolate.
+    """
+    if len(reference) < 2 or len(other) < 2:
+        return pd.DataFrame(columns=[loss, "C_reference", "C_other", "ratio"])
+    lo = max(reference[loss].min(), other[loss].min())
+    hi = min(reference[loss].max(), other[loss].max())
+    if not lo < hi:
+        return pd.DataFrame(columns=[loss, "C_reference", "C_other", "ratio"])
+    levels = np.linspace(hi, lo, n_levels)
+    a = compute_to_reach(reference, levels, loss=loss, compute=compute)
+    b = compute_to_reach(other, levels, loss=loss, compute=compute)
+    return pd.DataFrame({loss: levels, "C_reference": a, "C_other": b, "ratio": b / a})

@@ -1,0 +1,311 @@
+"""The grid: specs per experiment, resumable execution (including kill -9), sharding, plans, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from atlas import records
+from atlas.grid import (GridError, build_plan, checkpoint_path, parse_shard, plan_table, run_cost, run_grid,
+                        shard_runs)
+from atlas.model import param_count
+from atlas.paths import REPO_ROOT
+from atlas.presets import PresetError, load_preset
+
+PY = sys.executable
+
+
+def cli(*args: str, runs: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if runs is not None:
+        env["ATLAS_RUNS_DIR"] = str(runs)
+    return subprocess.run([PY, "-m", "atlas", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def main(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in-process (fast): exit code, stdout, stderr."""
+    from atlas.cli import main as cli_main
+
+    rc = cli_main(list(args))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def by_id(plan) -> dict[str, dict]:
+    return {s["run_id"]: s for s in plan.runs}
+
+
+# ---------------------------------------------------------------------------------------------- specs
+
+
+def test_smoke_specs_per_experiment():
+    cfg = load_preset("smoke")
+    plan = build_plan("smoke")
+    runs = by_id(plan)
+    count = pd.Series([s["experiment"] for s in plan.runs]).value_counts().to_dict()
+    assert count == {"monolingual": 4, "bilingual": 9, "capacity": 3, "unimax": 1, "finetune": 2}
+    # monolingual: shape x language, monolingual vocabulary
+    assert {"mono-eng-xs", "mono-eng-s", "mono-cmn-xs", "mono-cmn-s"} <= set(runs)
+    assert runs["mono-cmn-s"]["vocab"]["kind"] == "mono" and runs["mono-cmn-s"]["mixture"] == {"cmn": 1.0}
+    assert runs["mono-cmn-s"]["params"] == param_count(runs["mono-cmn-s"]["shape"], cfg["tokenizer"]["mono_vocab_size"])
+    # bilingual: 50/50 pairs on 2x tokens with the multilingual vocabulary, disjoint verses, plus baselines
+    bi = runs["bi-eng-fra-xs"]
+    tokens = cfg["experiments"]["bilingual"]["tokens"]
+    assert bi["mixture"] == {"eng": 0.5, "fra": 0.5} and bi["tokens"] == 2 * tokens
+    assert bi["vocab"]["kind"] == "multi" and bi["sampling"]["partition"] == "disjoint"
+    base = runs["multi-eng-xs-20k"]
+    assert base["tokens"] == tokens and base["shape"] == bi["shape"] and base["vocab"]["kind"] == "multi"
+    assert {"bi-eng-fra-s", "multi-eng-s-20k", "multi-fra-s-20k"} <= set(runs)  # scale pairs with baselines
+    # capacity: K = 1 is a monolingual multi-vocabulary run; K > 1 uniform mixtures of the pool's first K
+    assert runs["multi-eng-xs-40k"]["experiment"] == "capacity"
+    assert runs["cap-k4-xs"]["mixture"] == {"cmn": 0.25, "eng": 0.25, "fra": 0.25, "rus": 0.25}
+    # unimax bases save checkpoints; finetunes depend on them and come after them
+    assert runs["unimax-xs-20k"]["sampling"]["kind"] == "unimax" and runs["unimax-xs-20k"]["save_checkpoint"]
+    ft = runs["ft-eng-xs-from-20k"]
+    assert ft["base_run"] == "unimax-xs-20k" and ft["base_tokens"] == 20000 and ft["mixture"] == {"eng": 1.0}
+    order = [s["run_id"] for s in plan.runs]
+    assert order.index("unimax-xs-20k") < order.index("ft-eng-xs-from-20k")
+    # the matching from-scratch run is identical to a bilingual baseline: reused, not duplicated
+    assert ft["scratch_run"] == "bilingual/multi-eng-xs-20k"
+    assert not any(s["experiment"] == "finetune" and s["base_run"] is None for s in plan.runs)
+    # ids are unique per experiment and deterministic
+    assert len({(s["experiment"], s["run_id"]) for s in plan.runs}) == len(plan.runs)
+    assert [s["run_id"] for s in build_plan("smoke").runs] == order
+
+
+def test_experiment_selection_includes_dependencies():
+    plan = build_plan("smoke", "finetune")
+    keys = {f"{s['experiment']}/{s['run_id']}" for s in plan.runs}
+    assert keys == {"unimax/unimax-xs-20k", "finetune/ft-eng-xs-from-20k", "finetune/ft-fra-xs-from-20k",
+                    "bilingual/multi-eng-xs-20k", "bilingual/multi-fra-xs-20k"}
+
+
+def test_cpu_and_paper_plans():
+    cpu = build_plan("cpu")
+    exps = {s["experiment"] for s in cpu.runs}
+    assert exps == {"monolingual", "bilingual", "capacity", "unimax", "finetune"}
+    mono = [s for s in cpu.runs if s["experiment"] == "monolingual"]
+    assert len({s["shape"]["name"] for s in mono}) >= 5
+    pairs = [s for s in cpu.runs if s["run_id"].startswith("bi-") and s["shape"]["name"] == "s1"]
+    assert len({lang for s in pairs for lang in s["languages"]}) >= 10
+    seconds = plan_table(cpu)["seconds"].sum()
+    assert seconds <= 3 * 3600  # the committed miniature is sized to <= 3 h on 2 idle cores
+    paper = build_plan("paper")
+    assert 700 <= len(paper.runs) <= 800  # the paper reports 774 (Table B.1)
+    flops = plan_table(paper)["flops"].sum()
+    assert 1e23 < flops < 1e25
+
+
+# ---------------------------------------------------------------------------------------------- plan numbers
+
+
+def test_dry_run_numbers(capsys):
+    plan = build_plan("smoke")
+    s = by_id(plan)["mono-eng-xs"]
+    c = run_cost(s, plan.cfg)
+    d = -(-s["tokens"] // (s["batch_size"] * s["seq_len"])) * s["batch_size"] * s["seq_len"]
+    assert c["tokens"] == d and c["flops"] == 6 * s["params"] * d and c["seconds"] > 0
+    table = plan_table(plan)
+    assert len(table) == 19
+    rc, out, _ = main(capsys, "grid", "plan", "--preset", "smoke")
+    assert rc == 0 and "19 runs" in out and f"{table['flops'].sum():10.3g}".strip() in out
+    rc, out, _ = main(capsys, "grid", "plan", "--preset", "paper")
+    assert rc == 0 and "GPU-days" in out and "774" in out
+
+
+def test_dry_run_trains_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(tmp_path))
+    rc, out, _ = main(capsys, "grid", "run", "--preset", "smoke", "--experiment", "capacity", "--dry-run")
+    assert rc == 0 and "3 runs" in out and not any(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------- shards
+
+
+def test_shards_partition_the_plan_and_keep_bases_with_finetunes():
+    plan = build_plan("cpu")
+    keys = [f"{s['experiment']}/{s['run_id']}" for s in plan.runs]
+    for n in (1, 2, 3, 5):
+        parts = [[f"{s['experiment']}/{s['run_id']}" for s in shard_runs(plan, i, n)] for i in range(1, n + 1)]
+        flat = [k for p in parts for k in p]
+        assert sorted(flat) == sorted(keys) and len(flat) == len(set(flat))
+        for p in parts:
+            ids = {k.split("/")[1] for k in p}
+            for s in plan.runs:
+                if s.get("base_run") and s["run_id"] in ids:
+                    assert s["base_run"] in ids
+            assert p == [k for k in keys if k in set(p)]  # plan order (bases first) kept
+    costs = [plan_table(plan, shard_runs(plan, i, 3))["seconds"].sum() for i in (1, 2, 3)]
+    assert max(costs) < 1.3 * min(costs)  # balanced by estimated time
+
+
+@pytest.mark.parametrize("bad", ["0/2", "3/2", "x", "1/0", "1-2"])
+def test_bad_shard(bad):
+    with pytest.raises(GridError, match="shard"):
+        parse_shard(bad)
+
+
+# ---------------------------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize("args,message", [
+    (["grid", "run", "--preset", "nope"], "unknown preset 'nope'"),
+    (["grid", "plan", "--preset", "smoke", "--experiment", "bogus"], "unknown experiment 'bogus'"),
+    (["grid", "status", "--preset", "smoke", "--shard", "5/4"], "bad shard"),
+    (["grid", "run", "--preset", "paper"], "preset 'paper' is the paper's own grid"),
+])
+def test_bad_cli_inputs_fail_before_work(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(tmp_path))
+    rc, _, err = main(capsys, *args)
+    assert rc == 2 and message in err and err.startswith("error: ")
+    assert not any(tmp_path.iterdir())
+
+
+def test_bad_cli_input_in_a_subprocess(tmp_path):
+    out = cli("grid", "run", "--preset", "smoke", "--experiment", "bogus", runs=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("error: unknown experiment 'bogus'")
+
+
+def _cfg(**experiments) -> dict:
+    cfg = load_preset("smoke")
+    cfg["experiments"] = experiments
+    return cfg
+
+
+@pytest.mark.parametrize("experiments,message", [
+    ({"monolingual": {"languages": ["eng"], "shapes": ["xxl"], "tokens": 10}}, "unknown shape 'xxl'"),
+    ({"monolingual": {"languages": ["klingon"], "shapes": ["xs"], "tokens": 10}}, "klingon"),
+    ({"monolingual": {"languages": ["deu"], "shapes": ["xs"], "tokens": 10}}, "not among the preset's languages"),
+    ({"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": 10, "epochs": 2}}, "unknown key"),
+    ({"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": -5}}, "positive"),
+    ({"capacity": {"pool": ["eng", "fra"], "K": [3], "shapes": ["xs"], "tokens": 10}}, "K=3"),
+    ({"finetune": {"targets": ["eng"], "shapes": ["xs"], "base_tokens": [10], "tokens": 10}}, "Unimax base"),
+    ({"pretraining": {}}, "unknown experiment"),
+    ({"monolingual": [{"languages": ["eng"], "shapes": ["xs"], "tokens": 10, "vocab": "multi"},
+                      {"languages": ["eng"], "shapes": ["xs"], "tokens": 10, "vocab": "multi", "partition": "x"}]},
+     "unknown key"),
+])
+def test_bad_experiment_sections(experiments, message):
+    with pytest.raises(GridError, match=message):
+        build_plan(_cfg(**experiments))
+
+
+def test_bad_preset_dict():
+    with pytest.raises(PresetError):
+        build_plan({"name": "x"})
+
+
+# ---------------------------------------------------------------------------------------------- execution
+
+
+def test_grid_run_monolingual_cli(tmp_path, monkeypatch, capsys):
+    out = cli("grid", "run", "--preset", "smoke", "--experiment", "monolingual", "--no-progress", runs=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert str(tmp_path / "smoke") in out.stderr  # says where results go
+    specs = records.load_specs("smoke", "monolingual", root=tmp_path)
+    assert sorted(specs.run_id) == ["mono-cmn-s", "mono-cmn-xs", "mono-eng-s", "mono-eng-xs"]
+    assert (specs["summary.status"] == "done").all()
+    metrics = records.load_metrics("smoke", "monolingual", root=tmp_path)
+    assert set(metrics.eval_set) == {"bible", "flores"}
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(tmp_path))
+    rc, out, _ = main(capsys, "grid", "status", "--preset", "smoke", "--experiment", "monolingual")
+    assert rc == 0 and "monolingual" in out and "total" in out
+    rc, _, err = main(capsys, "grid", "run", "--preset", "smoke", "--experiment", "monolingual", "--no-progress")
+    assert rc == 0 and "0 trained" in err and "4 already done" in err
+
+
+def _kill_preset(tmp_path: Path) -> Path:
+    cfg = load_preset("smoke")
+    cfg["train"]["n_evals"] = 6
+    cfg["experiments"] = {"monolingual": {"languages": ["eng", "cmn"], "shapes": ["xs", "s"], "tokens": 100000}}
+    path = tmp_path / "preset.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_kill9_mid_run_then_rerun_records_every_run_once(tmp_path):
+    preset = _kill_preset(tmp_path)
+    runs = tmp_path / "runs"
+    code = ("import json, sys; from atlas.grid import run_grid; "
+            "run_grid(json.load(open(sys.argv[1])), 'monolingual', progress=False, root=sys.argv[2])")
+    proc = subprocess.Popen([PY, "-c", code, str(preset), str(runs)], cwd=REPO_ROOT, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = runs / "smoke" / "monolingual"
+    partial = None
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            dirs = [d for d in folder.glob("*") if d.is_dir()] if folder.exists() else []
+            done = [d for d in dirs if (d / "summary.json").exists()]
+            started = [d for d in dirs if not (d / "summary.json").exists() and (d / "metrics.csv").exists()]
+            if done and started:
+                partial = started[0]
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert partial is not None, "never caught a run mid-training"
+    assert not (partial / "summary.json").exists()
+
+    counts = run_grid(json.loads(preset.read_text()), "monolingual", progress=False, root=runs, log=lambda m: None)
+    assert counts["trained"] >= 1 and counts["skipped"] >= 1
+    plan = build_plan(json.loads(preset.read_text()), "monolingual")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(s["run_id"] for s in plan.runs)
+    for d in folder.iterdir():
+        assert sorted(p.name for p in d.iterdir()) == ["env.json", "metrics.csv", "spec.json", "summary.json"]
+        m = pd.read_csv(d / "metrics.csv")
+        spec = records.read_json(d / "spec.json")
+        assert len(m) == len(spec["eval_steps"]) * 2 and not m.duplicated(["step", "eval_lang", "eval_set"]).any()
+        assert records.read_json(d / "summary.json")["status"] == "done"
+    specs = records.load_specs("smoke", "monolingual", root=runs)
+    assert len(specs) == len(plan.runs) and specs.run_id.is_unique
+
+
+def test_missing_base_checkpoint_is_retrained(tmp_path):
+    cfg = load_preset("smoke")
+    cfg["data"]["eval_tokens"] = 256
+    cfg["train"]["n_evals"] = 2
+    cfg["experiments"] = {"unimax": {"shapes": ["xs"], "base_tokens": [2048], "languages": ["eng", "fra"]},
+                          "finetune": {"targets": ["eng"], "shapes": ["xs"], "base_tokens": [2048], "tokens": 1024}}
+    messages: list[str] = []
+    first = run_grid(cfg, "finetune", progress=False, root=tmp_path, log=messages.append)
+    assert first["trained"] == 3  # base, finetune, scratch
+    base = next(s for s in build_plan(cfg).runs if s["experiment"] == "unimax")
+    ckpt = checkpoint_path(cfg, base)
+    assert ckpt.exists() and str(tmp_path) not in str(ckpt)  # checkpoints never go under runs/
+    ckpt.unlink()
+    ft_dir = records.run_dir("smoke", "finetune", "ft-eng-xs-from-2.05k", tmp_path)
+    import shutil
+
+    shutil.rmtree(ft_dir)
+    second = run_grid(cfg, "all", progress=False, root=tmp_path, log=messages.append)
+    assert second["trained"] == 2 and second["skipped"] == 1  # base retrained, finetune trained, scratch kept
+    assert any("checkpoint" in m and "retraining" in m for m in messages)
+    assert ckpt.exists() and records.is_finished(ft_dir)
+
+
+def test_stale_runs_are_retrained_after_a_preset_edit(tmp_path):
+    cfg = load_preset("smoke")
+    cfg["data"]["eval_tokens"] = 256
+    cfg["train"]["n_evals"] = 2
+    cfg["experiments"] = {"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": 1024}}
+    assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["trained"] == 1
+    assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["skipped"] == 1
+    from atlas.grid import grid_status
+
+    cfg["train"]["n_evals"] = 3  # the preset changes: the finished run no longer matches it
+    assert grid_status(cfg, root=tmp_path).status.tolist() == ["stale"]
+    assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["trained"] == 1
+    assert grid_status(cfg, root=tmp_path).status.tolist() == ["done"]
