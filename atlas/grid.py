@@ -43,6 +43,8 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -542,7 +544,7 @@ def plan_summary(plan: Plan, runs: list[dict[str, Any]] | None = None) -> str:
     lines.append(f"  {'total':<12} {len(table):>5} runs  {table['tokens'].sum() if len(table) else 0:10.3g} tokens  "
                  f"{total_f:10.3g} FLOPs (6ND)  ~{_duration(total_s, c)}")
     lines.append(f"  estimate: {c['device']}, peak {c['peak_flops']:.3g} FLOP/s at {c['mfu']:.0%} utilisation"
-                 + (f", + {c['overhead_seconds_per_token']:.2g} s/token and {c['overhead_seconds_per_run']:.0f} s/run overhead"
+                 + (f", + {c['overhead_seconds_per_token']:.2g} s/token and {c['overhead_seconds_per_run']:.2g} s/run overhead"
                     if c["overhead_seconds_per_token"] or c["overhead_seconds_per_run"] else ""))
     if plan.cfg.get("reported_runs"):
         lines.append(f"  the paper reports {plan.cfg['reported_runs']} runs (Table B.1); see the preset's notes")
@@ -635,6 +637,12 @@ def run_grid(
                         or f"preset {plan.preset!r} is for planning only; use `python -m atlas grid plan --preset {plan.preset}`")
     mine = shard_runs(plan, i, n)
     base = Path(root or runs_dir())
+    # Under `accelerate launch` / torchrun every process runs this loop (data parallel); only rank 0 touches
+    # the run directories and logs, and locks are per launch (one launch per shard), not per process.
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if rank != 0:
+        log = lambda message: None  # noqa: E731
+        progress = False
     log(f"grid: preset {plan.preset}, experiment {experiment}, shard {i}/{n}: {len(mine)} of {len(plan)} runs "
         f"-> records under {base / plan.preset}/<experiment>/<run_id>/ ; checkpoints under {cache_dir() / 'checkpoints'}")
     if dry_run:
@@ -674,7 +682,7 @@ def run_grid(
                 log(f"  {plan.key(s)}: base {s['base_run']} has no checkpoint (diverged or trained elsewhere) -> skipped")
                 counts["blocked"] += 1
                 continue
-        with _run_lock(d) as got:
+        with (_run_lock(d) if world == 1 else contextlib.nullcontext(True)) as got:
             if not got:
                 log(f"  {plan.key(s)}: being trained by another process -> skipped")
                 counts["locked"] += 1
@@ -683,10 +691,8 @@ def run_grid(
                     ckpt is not None and pending_children.get(s["run_id"]) and not ckpt.exists()):
                 counts["skipped"] += 1  # another process finished it meanwhile
                 continue
-            if d.exists():
-                import shutil
-
-                shutil.rmtree(d)  # a killed run (or a base whose checkpoint is gone): restart cleanly
+            if d.exists() and rank == 0:
+                shutil.rmtree(d)  # a killed run (or a stale one, or a base whose checkpoint is gone): restart cleanly
             bar.set_postfix_str(s["run_id"], refresh=True)
             summary = train_run(s, cfg, d, progress=progress, checkpoint_path=ckpt, base_checkpoint=base_ckpt)
         counts["trained"] += 1
@@ -698,3 +704,77 @@ def run_grid(
     log(f"grid: {counts['trained']} trained ({counts['diverged']} diverged), {counts['skipped']} already done, "
         f"{counts['locked']} locked by another process, {counts['blocked']} blocked; {time.time() - t0:.0f} s")
     return counts
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tables for the training chapter
+# ----------------------------------------------------------------------------------------------------------
+
+
+def require_runs(preset: str, experiment: str | None = None, root: Path | None = None) -> int:
+    """Number of finished runs of ``preset`` (one ``experiment`` if given); a clear error if there are none."""
+    names = experiment_names(preset)
+    if experiment is not None and experiment not in names:
+        raise GridError(f"unknown experiment {experiment!r} for preset {preset!r}; allowed: {', '.join(names)}")
+    n = sum(1 for _ in records.iter_runs(preset, experiment, root))
+    if n == 0:
+        where = Path(root or runs_dir()) / preset
+        raise GridError(f"no finished runs for preset {preset!r}{'' if experiment is None else f' experiment {experiment!r}'} "
+                        f"under {where}; create them with `python -m atlas grid run --preset {preset} "
+                        f"--experiment {experiment or 'all'}`")
+    return n
+
+
+def shape_table(preset: str | dict[str, Any]) -> pd.DataFrame:
+    """The preset's shapes with parameter counts (embeddings counted once) for both vocabularies."""
+    cfg = _as_cfg(preset)
+    tok = cfg.get("tokenizer", {})
+    v_multi, v_mono = int(tok.get("vocab_size", 64000)), int(tok.get("mono_vocab_size", 64000))
+    rows = []
+    for s in cfg["model"]["shapes"]:
+        shape = Shape.from_dict(s)
+        rows.append({**shape.as_dict(), "params_multi_vocab": param_count(shape, v_multi),
+                     "params_mono_vocab": param_count(shape, v_mono),
+                     "params_non_embedding": param_count(shape, v_multi, embeddings=False),
+                     "embedding_share_multi": shape.d_model * v_multi / param_count(shape, v_multi),
+                     "ffw_over_d": shape.ffw / shape.d_model, "heads_x_kv_over_d": shape.heads * shape.kv / shape.d_model})
+    out = pd.DataFrame(rows)
+    out.attrs.update(vocab_multi=v_multi, vocab_mono=v_mono, seq_len=int(cfg["model"]["seq_len"]))
+    return out
+
+
+def paper_shape_table() -> pd.DataFrame:
+    """Table B.3 with our formula's count and the share of embedding parameters (V = 64,512)."""
+    from atlas.model import PAPER_VOCAB
+    from atlas.paper_tables import model_grid_table_b3
+
+    t = model_grid_table_b3().copy()
+    shapes = [Shape(f"scale{r.scale}", r.layers, r.d_model, r.heads, r.kv, r.ffw) for r in t.itertuples()]
+    t["params_formula"] = [param_count(s, PAPER_VOCAB) for s in shapes]
+    t["matches"] = t["params_formula"] == t["params"]
+    t["params_non_embedding"] = [param_count(s, PAPER_VOCAB, embeddings=False) for s in shapes]
+    t["embedding_share"] = t["d_model"] * PAPER_VOCAB / t["params"]
+    return t
+
+
+def run_table(preset: str, experiment: str | None = None, root: Path | None = None) -> pd.DataFrame:
+    """One row per finished run: experiment, id, shape, N, tokens, status, tokens/s, wall seconds."""
+    specs = records.load_specs(preset, experiment, root)
+    if specs.empty:
+        return specs
+    cols = {"experiment": "experiment", "run_id": "run_id", "shape.name": "shape", "params": "params",
+            "vocab.kind": "vocab", "tokens_trained": "tokens", "summary.status": "status",
+            "summary.tokens_per_second": "tokens_per_second", "summary.wall_seconds": "wall_seconds",
+            "summary.train_seconds": "train_seconds"}
+    out = specs[[c for c in cols if c in specs]].rename(columns=cols)
+    out["languages"] = specs["languages"].map(lambda x: "+".join(x) if isinstance(x, list) else x)
+    return out.sort_values(["experiment", "params", "run_id"]).reset_index(drop=True)
+
+
+def training_curves(preset: str, experiment: str = "monolingual", root: Path | None = None) -> pd.DataFrame:
+    """Evaluation rows of an experiment's finished runs joined with shape, N and vocabulary (tidy, for plots)."""
+    metrics = records.load_metrics(preset, experiment, root)
+    if metrics.empty:
+        return metrics
+    runs = run_table(preset, experiment, root)[["run_id", "shape", "params", "vocab", "languages"]]
+    return metrics.merge(runs, on="run_id", how="left")

@@ -46,10 +46,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             norm = probs.sum(dim=1, keepdim=True)
             lse = peak.squeeze(1) + norm.squeeze(1).log()
             total += (lse - target_logit).sum(dtype=torch.float64)
-            if need_grad:
-                probs.div_(norm)
-                probs[torch.arange(len(y), device=y.device), y] -= 1.0
-                probs.mul_(1.0 / n)  # d(mean CE)/d(logits)
+            if need_grad:  # d(mean CE)/d(logits) = (softmax - onehot) / n, in place
+                probs.mul_(norm.reciprocal_().mul_(1.0 / n))
+                probs[torch.arange(len(y), device=y.device), y] -= 1.0 / n
                 g = probs.to(weight.dtype)
                 grad_h[start : start + chunk] = g @ weight
                 grad_w.addmm_(g.t(), h)

@@ -133,6 +133,45 @@ def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Table B.2 of the paper (App. B), as quoted in atlas/paper/PAPER_NOTES.md.
+PAPER_TABLE_B2: dict[str, str] = {
+    "optimiser": "AdamW",
+    "lr schedule": "WSD (warmup-stable-decay)",
+    "peak lr": "2e-4",
+    "warm-up": "1000 steps",
+    "decay period": "last 10% of steps",
+    "sequence length": "2048 tokens",
+    "batch size": "256 (<150M), 512 (<1B), 1024 (<2B), 2048 (2B+) sequences",
+    "steps": "30k+ ('well above' Chinchilla-optimal)",
+    "dropout": "0.1",
+    "weight decay": "not reported",
+    "gradient clipping": "not reported",
+    "precision": "not reported",
+}
+
+
+def hyperparameter_table(cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """The paper's Table B.2 beside the preset's settings (one row per setting)."""
+    t = train_settings(cfg)
+    seq, batch = int(cfg["model"]["seq_len"]), int(cfg["train"]["batch_size"])
+    ours = {
+        "optimiser": f"AdamW (betas {tuple(t['betas'])}, decoupled weight decay on matrices only)",
+        "lr schedule": "WSD (linear warm-up, constant, linear decay to 0)",
+        "peak lr": f"{t['lr']:g}",
+        "warm-up": f"{t['warmup_steps']} steps",
+        "decay period": f"last {t['decay_fraction']:.0%} of steps",
+        "sequence length": f"{seq} tokens",
+        "batch size": f"{batch} sequences ({batch * seq:,} tokens), all sizes",
+        "steps": "budget / batch tokens (see the run table)",
+        "dropout": f"{t['dropout']:g}",
+        "weight decay": f"{t['weight_decay']:g}",
+        "gradient clipping": f"global norm {t['grad_clip']:g}" if t["grad_clip"] > 0 else "none",
+        "precision": "float32" if t["mixed_precision"] == "no" else f"{t['mixed_precision']} autocast",
+    }
+    return pd.DataFrame({"setting": list(PAPER_TABLE_B2), "paper (Table B.2)": list(PAPER_TABLE_B2.values()),
+                         f"ours ({cfg['name']})": [ours[k] for k in PAPER_TABLE_B2]})
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Data for one run
 # ----------------------------------------------------------------------------------------------------------
@@ -359,7 +398,7 @@ def train_run(
             acc.clip_grad_norm_(model.parameters(), settings["grad_clip"])
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
+        value = float(acc.reduce(loss.detach(), "mean") if world > 1 else loss.detach())  # global batch mean
         train_seconds += time.perf_counter() - t0
         window.append(value)
         last_lr = lr
