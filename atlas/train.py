@@ -15,6 +15,10 @@ and the evaluation languages ``eval_langs``. :func:`train_run` turns it into rec
 3. ``summary.json`` -- written last: ``status`` (``done`` or ``diverged``), final losses, wall seconds and
    training tokens per second.
 
+Token counts: ``tokens`` in metrics.csv counts the training tokens of *this* run (for a finetune: tokens of
+continued pretraining, not including the base's ``base_tokens``, which the spec records); tokens of
+language l = ``mixture[l] * tokens`` to within one sequence.
+
 Schedule (WSD, Table B.2): linear warm-up over ``warmup_steps``, constant, then linear decay to zero over
 the last ``decay_fraction`` of the steps. Finetunes (continued pretraining) load a base checkpoint and start
 a fresh optimiser and a fresh schedule. Checkpoints are written only when asked (bases), under

@@ -74,7 +74,7 @@ def _executed_cells(path: Path) -> int:
 @pytest.mark.parametrize(
     "params, needle",
     [
-        (["-p", "preset", "nope"], "unknown preset 'nope'; allowed: cpu, smoke"),
+        (["-p", "preset", "nope"], "unknown preset 'nope'; allowed: cpu, gpu, paper, smoke"),
         (["-p", "preset", "smoke", "-p", "languages", '["xx"]'], "unknown language code(s) ['xx']; allowed: "),
     ],
 )

@@ -76,7 +76,7 @@ finetune experiments of Table B.1. It is never run here; on a cluster:
 ```bash
 python -m atlas grid plan --preset paper --experiment all        # the table above
 accelerate config                                                # once per machine
-accelerate launch -m atlas grid run --preset paper --experiment monolingual --shard 0/64
+accelerate launch -m atlas grid run --preset paper --experiment monolingual --shard 1/64
 ```
 
 Each shard runs a disjoint slice of the grid and skips finished runs, so shards can be restarted or spread
