@@ -48,7 +48,7 @@ preset = "smoke"
 eval_set = "bible"   # bible (held-out books) or flores (FLORES-200 devtest)
 loss = "loss"        # cross-entropy, nats/token
 n_starts = 4         # grid points optimised per fit (the full start grid is always screened)
-n_boot = 20          # bootstrap replicates for the full ATLAS fit of one language (0 = skip)
+n_boot = 20          # bootstrap replicates for the full ATLAS fit of one language; 0 skips it
 seed = 0
 """),
     ("code", """

@@ -23,6 +23,7 @@ like the paper's.
 """),
     ("params", 'preset = "smoke"'),
     ("code", """
+%matplotlib inline
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
