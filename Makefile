@@ -50,6 +50,7 @@ status: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m atlas bench train
+	$(PY) -m atlas bench fit
 
 clean:
 	rm -rf book/_build book/_verdicts book/[0-9][0-9]_*.ipynb .cache .pytest_cache

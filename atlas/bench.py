@@ -219,3 +219,31 @@ def format_report(r: dict[str, Any]) -> str:
     if "deterministic" in r:
         lines.append(f"  deterministic (same seed, bit-identical losses): {r['deterministic']}")
     return "\n".join(lines)
+
+
+def bench_fit(points: int = 300, repeats: int = 3, seed: int = 5) -> dict[str, Any]:
+    """Seconds for the full ATLAS fit of ``points`` synthetic points vs a CSL fit of the same points.
+
+    Medians over ``repeats`` interleaved rounds in one process, so the ratio is robust to machine load.
+    """
+    import statistics
+    import time
+
+    from atlas.fit import fit
+    from atlas.synthetic import synthetic
+
+    if points < 20:
+        raise ValueError(f"--points must be >= 20, got {points}")
+    data = synthetic("atlas", n=points, seed=seed)
+    atlas_s, csl_s, converged = [], [], ""
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        res = fit("atlas", data)
+        atlas_s.append(time.perf_counter() - t0)
+        converged = f"{res.n_converged}/{res.n_starts}"
+        t0 = time.perf_counter()
+        fit("csl", data)
+        csl_s.append(time.perf_counter() - t0)
+    a, c = statistics.median(atlas_s), statistics.median(csl_s)
+    return {"points": points, "repeats": max(1, repeats), "atlas_seconds": a, "csl_seconds": c,
+            "ratio": a / c, "grid": res.n_grid, "converged": converged}

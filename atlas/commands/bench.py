@@ -1,4 +1,8 @@
-"""``python -m atlas bench train [--preset cpu] [--shape s4] [--json]``: trainer tokens/s vs HF Llama, and MFU.
+"""``python -m atlas bench train|fit [--json]``: trainer tokens/s vs HF Llama and MFU; ATLAS fitting time.
+
+``bench fit`` times the full ATLAS fit (54,000-point start grid screened, 8 starts optimised with L-BFGS-B)
+on ``--points`` synthetic points from planted parameters (:mod:`atlas.synthetic`), against a Chinchilla
+(CSL) fit of the same points in the same run, and reports seconds and the ratio.
 
 Times our training step and Hugging Face's LlamaForCausalLM (same shape, vocabulary, no biases, tied
 embeddings) in the same process, interleaved, medians of ``--repeats`` rounds of ``--steps`` steps; reports
@@ -15,7 +19,8 @@ import json
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="trainer throughput vs HF transformers, and MFU",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["train"])
+    p.add_argument("what", choices=["train", "fit"])
+    p.add_argument("--points", type=int, default=300, help="bench fit: synthetic points (default 300)")
     p.add_argument("--preset", default="cpu", help="preset whose shape/vocab/batch to use (default cpu)")
     p.add_argument("--shape", default=None, help="shape name (default: the preset's largest)")
     p.add_argument("--steps", type=int, default=5, help="optimiser steps per timed round (default 5)")
@@ -28,6 +33,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "fit":
+        from atlas.bench import bench_fit
+
+        result = bench_fit(args.points, repeats=args.repeats)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"ATLAS full fit on {result['points']} points: {result['atlas_seconds']:.2f} s (median of "
+                  f"{result['repeats']}); CSL fit of the same points: {result['csl_seconds']:.2f} s; "
+                  f"ratio ATLAS/CSL = {result['ratio']:.1f}; {result['converged']} starts converged")
+        return 0
     from atlas.bench import bench_train, format_report  # imports torch: only when the command runs
 
     compile = {"auto": None, "on": True, "off": False}[args.compile]
