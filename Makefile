@@ -10,7 +10,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The preset whose committed runs the book shows (runs/$(BOOK_PRESET)); tests use smoke.
-BOOK_PRESET ?= cpu
+# auto = cpu when `python -m atlas grid status --preset cpu` is complete, else smoke (with a note saying so).
+BOOK_PRESET ?= auto
 PRESET ?= cpu
 EXPERIMENT ?= all
 

@@ -22,6 +22,27 @@ from atlas.paths import REPO_ROOT
 from atlas.presets import load_preset
 
 
+#: The committed study the book shows when its runs are complete; otherwise the book falls back to smoke.
+STUDY_PRESET, FALLBACK_PRESET = "cpu", "smoke"
+
+
+def resolve_preset(preset: str) -> str:
+    """``auto`` -> ``cpu`` when every run of the cpu grid is recorded, else ``smoke`` (said loudly)."""
+    if preset != "auto":
+        return preset
+    from atlas.grid import grid_status
+
+    status = grid_status(STUDY_PRESET)
+    missing = status[status["status"] != "done"]
+    if missing.empty:
+        return STUDY_PRESET
+    by_exp = missing.groupby("experiment").size().to_dict()
+    print(f"note: runs/{STUDY_PRESET} is incomplete ({len(missing)} of {len(status)} runs not recorded: {by_exp}); "
+          f"building the book from runs/{FALLBACK_PRESET}. Finish it with `make runs PRESET={STUDY_PRESET}` "
+          f"or force it with BOOK_PRESET={STUDY_PRESET}.", file=sys.stderr)
+    return FALLBACK_PRESET
+
+
 def chapters(notebook_dir: Path | None = None) -> list[Path]:
     """Chapter templates in execution order: body chapters by number, then the intro (``00_*``)."""
     found = sorted(Path(notebook_dir or REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -92,11 +113,13 @@ def build(preset: str, root: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atlas.bookbuild", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", required=True, help="whose committed runs the chapters read")
+    parser.add_argument("--preset", required=True,
+                        help="whose committed runs the chapters read; 'auto' = cpu if its grid is complete, else smoke")
     parser.add_argument("--only", nargs="*", help="execute just these chapters (e.g. 01_data_sampling), no HTML")
     parser.add_argument("--root", type=Path, help="build outside the repository (sources are copied there)")
     args = parser.parse_args(argv)
     try:
+        args.preset = resolve_preset(args.preset)
         if args.only:
             execute_chapters(args.preset, (args.root or REPO_ROOT) / "book", args.only)
         else:
