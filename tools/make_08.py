@@ -66,6 +66,11 @@ with pd.option_context("display.max_colwidth", 90):
 counts = R.summary_numbers(cross)
 display(Markdown(f"Crossover found for **{counts['found']} of {counts['pairs']}** finetunes."))
 display(R.paper_side_by_side(cross))
+lead = R.advantage(curves)
+display(Markdown("Finetuning's lead over scratch (`loss_scratch - loss_finetune`, nats/token) at the start and "
+                 "the end of the shared token range; `lead_kept` is the fraction of the lead left at the end "
+                 "(< 0 means scratch is ahead there):"))
+display(lead.round(4))
 """),
     ("md", """
 ## Crossover compute against model size
@@ -104,7 +109,7 @@ plt.show()
   trained longer, which the paper leaves as a limitation.
 """),
     ("code", """
-v = R.verdicts(preset, cross, laws)
+v = R.verdicts(preset, cross, laws, lead)
 verdicts.record("08_pretrain_vs_finetune", v)
 with pd.option_context("display.max_colwidth", 120):
     display(pd.DataFrame([vars(x) for x in v]).drop(columns=["chapter", "preset"]))
