@@ -38,7 +38,8 @@ def curves(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFra
     Columns: ``target, shape, N, base_tokens, kind`` (``finetune``/``scratch``), ``tokens``, ``loss``.
     """
     t = table[table["eval_set"] == eval_set]
-    ft = t[t["experiment"] == "finetune"]
+    # the finetune experiment also holds its scratch runs (no base model): keep runs that have a base
+    ft = t[(t["experiment"] == "finetune") & t["base_tokens"].fillna(0).gt(0)]
     rows = []
     for rid, f in ft.groupby("run_id"):
         target = f["eval_lang"][f["D"] > 0].iloc[0] if (f["D"] > 0).any() else None

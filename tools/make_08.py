@@ -50,10 +50,12 @@ per base budget.
 """),
     ("code", """
 curves = R.curves(table, eval_set)
-g = sns.relplot(data=curves, x="tokens", y="loss", hue="N", style="kind", col="target", row="base_tokens",
+g = sns.relplot(data=curves.assign(N=curves["N"].map("{:,.0f}".format)), x="tokens", y="loss", hue="N",
+                style="kind", col="target", row="base_tokens",
                 kind="line", marker="o", markersize=3, palette="viridis", height=2.6, aspect=1.1,
                 facet_kws={"sharey": False})
 g.set(xscale="log")
+g.set_titles("{col_name}, base {row_name:.0f} tokens", size=9)
 g.fig.suptitle(f"Finetune (solid) vs scratch (dashed), {preset} preset, {eval_set} loss", y=1.02)
 plt.show()
 """),
