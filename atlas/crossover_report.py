@@ -151,7 +151,7 @@ def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.Data
         status, ours = "not testable", "no fit: " + "; ".join(sorted(set(laws["reason"]))) if len(laws) else "no fit"
     out.append(Verdict(
         "08_pretrain_vs_finetune", "crossover compute grows as a power of N", "§6, Fig. 7",
-        f"C = 10283128 N^1.54 (legend; caption/text print 1.65)", ours, status,
+        "C = 10283128 N^1.54 (legend; caption/text print 1.65)", ours, status,
         "superlinear growth in N is the testable part; the constant depends on the base mixture, budget and scale",
         preset))
     if laws["base_tokens"].nunique() >= 2 and len(cross):

@@ -71,6 +71,17 @@ def read_json(path: Path) -> Any:
         return json.load(fh)
 
 
+def read_user_json(path: str | Path, what: str, error: type[ValueError] = ValueError) -> Any:
+    """Read a JSON file a user passed on the command line: a missing file or bad JSON is one clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None
+
+
 def run_dir(preset: str, experiment: str, run_id: str, root: Path | None = None) -> Path:
     return Path(root or runs_dir()) / preset / experiment / run_id
 

@@ -115,15 +115,9 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 
 def run_optimal(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from atlas.records import read_user_json
 
-    path = Path(args.fit)
-    if not path.exists():
-        raise FileNotFoundError(f"fit file {args.fit!r} does not exist")
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    spec = read_user_json(args.fit, "fit file")
     params = spec.get("params", spec)
     law = spec.get("law", "klaw" if "phi" in params else "csl")
     if law == "klaw" or "phi" in params:
@@ -132,7 +126,7 @@ def run_optimal(args: argparse.Namespace) -> int:
         res = optimal.compute_optimal_klaw(args.compute, args.k, params)
     else:
         if args.k is not None:
-            raise ValueError(f"--k applies to K-law fits only; {path} holds a {law!r} fit")
+            raise ValueError(f"--k applies to K-law fits only; {args.fit} holds a {law!r} fit")
         res = optimal.compute_optimal(args.compute, params)
     out = {k: (float(v) if hasattr(v, "__float__") else v) for k, v in res.items()}
     out["law"] = law

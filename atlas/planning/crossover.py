@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -161,13 +160,10 @@ def load_crossover_law(spec: Any) -> CrossoverLaw:
         return spec
     source = "user"
     if isinstance(spec, (str, Path)):
+        from atlas.records import read_user_json
+
         path = Path(spec)
-        if not path.exists():
-            raise FileNotFoundError(f"crossover fit file {str(path)!r} does not exist")
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise PlanningError(f"{path}: not valid JSON ({exc})") from None
+        spec = read_user_json(path, "crossover fit file", PlanningError)
         source = f"user fit ({path.name})"
     if isinstance(spec, Mapping) and "crossover_law" in spec:
         spec = spec["crossover_law"]
