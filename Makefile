@@ -25,10 +25,10 @@ help:
 	@echo "make clean                      remove the built book and caches (never runs/)"
 
 # pip finds torch==2.13.0 (CPU) on this machine's disk; elsewhere PyPI serves it.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip setuptools wheel
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[test,bench,hub]'
 	touch $@
 
 setup: $(STAMP)
