@@ -49,14 +49,38 @@ def chapters(notebook_dir: Path | None = None) -> list[Path]:
     return [p for p in found if not p.name.startswith("00_")] + [p for p in found if p.name.startswith("00_")]
 
 
-def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None) -> list[Path]:
-    """Execute chapters into ``book_dir`` with ``-p preset``; returns the executed notebooks."""
+def default_jobs() -> int:
+    """Chapters executed at once: one per core, at most 4 (each chapter is one mostly single-threaded kernel)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
+    """Execute one chapter with papermill; returns its wall time in seconds (runs in a worker process)."""
     import papermill as pm
 
+    start = time.perf_counter()
+    pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
+                        kernel_name="python3", progress_bar=False, log_output=False)
+    return time.perf_counter() - start
+
+
+def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
+                     jobs: int | None = None, notebook_dir: Path | None = None) -> list[Path]:
+    """Execute chapters into ``book_dir`` with ``-p preset``; returns the executed notebooks.
+
+    Body chapters run ``jobs`` at a time (separate kernels, independent of each other); the intro runs after
+    all of them because it reads the verdicts they record. A failing chapter fails the build after the
+    others have finished, naming every chapter that failed.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     load_preset(preset)  # fail before any work on a bad preset
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}: must be a positive number of chapters to execute at once")
     book_dir = Path(book_dir)
     book_dir.mkdir(parents=True, exist_ok=True)
-    todo = chapters()
+    todo = chapters(notebook_dir)
     if only:
         names = {p.stem for p in todo}
         bad = [o for o in only if o not in names]
@@ -67,15 +91,51 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None)
     # Kernels inherit our environment; MPLBACKEND=Agg (set by the Makefile and tests for headless work) would
     # make plt.show() a no-op and leave the chapters without figures, so kernels get the inline backend.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    out = []
-    for nb in tqdm(todo, desc=f"chapters ({preset})", unit="chapter"):
-        target = book_dir / nb.name
-        start = time.perf_counter()
-        pm.execute_notebook(str(nb), str(target), parameters={"preset": preset}, cwd=str(book_dir),
-                            kernel_name="python3", progress_bar=False, log_output=False)
-        tqdm.write(f"  {nb.stem}: {time.perf_counter() - start:.1f} s -> {target}")
-        out.append(target)
-    return out
+    body = [p for p in todo if not p.name.startswith("00_")]
+    intro = [p for p in todo if p.name.startswith("00_")]
+    failed: dict[str, BaseException] = {}
+    bar = tqdm(total=len(todo), desc=f"chapters ({preset}, {jobs} at a time)", unit="chapter")
+
+    def done(nb: Path, seconds: float | None, exc: BaseException | None) -> None:
+        bar.update(1)
+        if exc is None:
+            tqdm.write(f"  {nb.stem}: {seconds:.1f} s -> {book_dir / nb.name}")
+        else:
+            failed[nb.stem] = exc
+            tqdm.write(f"  {nb.stem}: FAILED ({type(exc).__name__}) -> {book_dir / nb.name}")
+
+    args = {nb: (str(nb), str(book_dir / nb.name), preset, str(book_dir)) for nb in todo}
+    if jobs == 1 or len(body) <= 1:
+        for nb in body:
+            try:
+                done(nb, _execute_one(*args[nb]), None)
+            except Exception as exc:  # noqa: BLE001 - reported below with every other failure
+                done(nb, None, exc)
+    else:
+        # Longest chapters first keeps the cores busy to the end (06 fits every law; 01 tokenises the corpus).
+        order = sorted(body, key=lambda p: p.stem not in SLOW_CHAPTERS)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(body))) as pool:
+            futures = {pool.submit(_execute_one, *args[nb]): nb for nb in order}
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                done(futures[fut], None if exc else fut.result(), exc)
+    if not failed:
+        for nb in intro:
+            try:
+                done(nb, _execute_one(*args[nb]), None)
+            except Exception as exc:  # noqa: BLE001
+                done(nb, None, exc)
+    bar.close()
+    if failed:
+        lines = [f"  {stem}: {getattr(exc, 'ename', type(exc).__name__)}: "
+                 f"{getattr(exc, 'evalue', str(exc))[:300]}" for stem, exc in sorted(failed.items())]
+        raise RuntimeError(f"{len(failed)} chapter(s) failed (executed notebooks in {book_dir}):\n"
+                           + "\n".join(lines)) from next(iter(failed.values()))
+    return [book_dir / nb.name for nb in todo]
+
+
+#: Chapters started first when several run at once (the slowest ones).
+SLOW_CHAPTERS = ("06_atlas_fits", "03_monolingual_scaling", "07_curse_of_multilinguality")
 
 
 def build_html(root: Path, output: Path) -> Path:
@@ -99,15 +159,18 @@ def stage_sources(staging: Path) -> Path:
     return staging
 
 
-def build(preset: str, root: Path | None = None) -> Path:
+def build(preset: str, root: Path | None = None, jobs: int | None = None) -> Path:
     """Execute every chapter and build the HTML. ``root`` defaults to the repository (HTML in book/_build)."""
     if root is None:
         root = REPO_ROOT
     else:
         root = stage_sources(root)
-    execute_chapters(preset, root / "book")
+    start = time.perf_counter()
+    execute_chapters(preset, root / "book", jobs=jobs)
+    executed = time.perf_counter() - start
     html = build_html(root, root / "book")
-    print(f"HTML: {html / 'index.html'}")
+    print(f"chapters executed in {executed:.0f} s, HTML built in {time.perf_counter() - start - executed:.0f} s: "
+          f"{html / 'index.html'}")
     return html
 
 
@@ -117,13 +180,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="whose committed runs the chapters read; 'auto' = cpu if its grid is complete, else smoke")
     parser.add_argument("--only", nargs="*", help="execute just these chapters (e.g. 01_data_sampling), no HTML")
     parser.add_argument("--root", type=Path, help="build outside the repository (sources are copied there)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"chapters executed at once (default: one per core, at most 4; here {default_jobs()})")
     args = parser.parse_args(argv)
     try:
         args.preset = resolve_preset(args.preset)
         if args.only:
-            execute_chapters(args.preset, (args.root or REPO_ROOT) / "book", args.only)
+            execute_chapters(args.preset, (args.root or REPO_ROOT) / "book", args.only, jobs=args.jobs)
         else:
-            build(args.preset, args.root)
+            build(args.preset, args.root, jobs=args.jobs)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
