@@ -197,6 +197,8 @@ def _load_bilingual(preset: str, root: Path | None) -> list[dict[str, Any]]:
             "shape": spec.get("shape", {}).get("name"), "params": spec.get("params"),
             "vocab": (vocab.get("kind"), vocab.get("size"), vocab.get("name")),
             "tokens": float(spec.get("tokens", float("nan"))),
+            "tokens_per_step": float(spec.get("batch_size", float("nan"))) * float(spec.get("seq_len", float("nan"))),
+            "warmup_steps": float((spec.get("train") or {}).get("warmup_steps", 0)),
             "status": summary.get("status", "done"),
         })
     return out
@@ -223,6 +225,89 @@ def default_d_mono(baseline_tokens: float, fraction: float = D_MONO_FRACTION) ->
     return float(fraction) * float(baseline_tokens)
 
 
+def _same_budget(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1.0)
+
+
+def _directions(runs: list[dict[str, Any]], shape: str | None) -> list[tuple[dict, str, str, dict | None]]:
+    """(bilingual run, source, target, baseline or None) for every direction of every 50/50 run.
+
+    The baseline for target t is the finished run whose mixture is {t: 1} with the same shape name, vocabulary
+    (kind, size, name) and half the bilingual run's tokens (the BTS design: the bilingual model trains on
+    twice the baseline's tokens, so both learning-rate schedules cover the same d_mono range).
+    """
+    baselines: dict[tuple, list[dict]] = {}
+    for r in runs:
+        if len(r["mixture"]) == 1:
+            baselines.setdefault((next(iter(r["mixture"])), r["shape"], r["vocab"]), []).append(r)
+    out = []
+    for r in runs:
+        mix = r["mixture"]
+        if len(mix) != 2 or (shape is not None and r["shape"] != shape):
+            continue
+        if not all(abs(w - 0.5) < 1e-6 for w in mix.values()):
+            continue  # not a 50/50 mixture: not a BTS run
+        a, b = sorted(mix)
+        for src, tgt in ((a, b), (b, a)):
+            same = [x for x in baselines.get((tgt, r["shape"], r["vocab"]), [])
+                    if _same_budget(x["tokens"], r["tokens"] / 2)]
+            out.append((r, src, tgt, same[0] if same else None))
+    return out
+
+
+def _score(r: dict, t: str, base: dict | None, d_mono: float | None, eval_set: str, loss: str,
+           cache: dict | None = None) -> BTSResult:
+    """BTS of one direction (the bilingual run ``r`` scored on ``t`` against ``base``)."""
+    nan = float("nan")
+    if base is None:
+        return BTSResult(nan, nan, d_mono or nan, f"no monolingual baseline for {t} with shape {r['shape']!r}, "
+                         f"vocabulary (kind, size, name) = {r['vocab']!r} and {r['tokens'] / 2:,.0f} tokens "
+                         "(half the bilingual run's)")
+    if r["status"] != "done" or base["status"] != "done":
+        return BTSResult(nan, nan, d_mono or nan, "a run diverged "
+                         f"({r['run_id']}: {r['status']}, {base['run_id']}: {base['status']})")
+    dm = d_mono if d_mono is not None else default_d_mono(base["tokens"])
+    cache = {} if cache is None else cache
+    for run in (base, r):
+        if (run["run_id"], t) not in cache:
+            cache[(run["run_id"], t)] = _curve(run["path"], t, eval_set, loss)
+    mt, ml = cache[(base["run_id"], t)]
+    bt, bl = cache[(r["run_id"], t)]
+    if mt.size == 0 or bt.size == 0:
+        return BTSResult(nan, nan, dm, f"no {eval_set!r} evaluations of {t} in "
+                         f"{base['run_id'] if mt.size == 0 else r['run_id']}")
+    try:
+        return bts_from_curves(mt, ml, bt, bl, dm)
+    except BTSInputError as exc:  # a malformed record: report it in the cell, keep the matrix
+        return BTSResult(nan, nan, dm, f"malformed metrics ({r['run_id']} / {base['run_id']}): {exc}")
+
+
+_TABLE_COLS = ["source", "target", "shape", "params", "budget", "bts", "d_bi", "d_mono", "steps_mono",
+               "warmup_steps", "target_loss", "reason", "run_id", "baseline_run_id", "bi_tokens", "mono_tokens"]
+
+
+def _row(r: dict, s: str, t: str, base: dict | None, res: BTSResult) -> dict[str, Any]:
+    return {"source": s, "target": t, "shape": r["shape"], "params": r["params"], "budget": r["tokens"] / 2,
+            "bts": res.bts, "d_bi": res.d_bi, "d_mono": res.d_mono,
+            "steps_mono": res.d_mono / base["tokens_per_step"] if base else float("nan"),
+            "warmup_steps": base["warmup_steps"] if base else float("nan"),
+            "target_loss": res.target_loss, "reason": res.reason, "run_id": r["run_id"],
+            "baseline_run_id": base["run_id"] if base else None, "bi_tokens": r["tokens"],
+            "mono_tokens": base["tokens"] if base else float("nan")}
+
+
+def _bilingual_runs(preset: str, shape: str | None, root: Path | None) -> list[dict[str, Any]]:
+    runs = _load_bilingual(preset, root)
+    if not any(len(r["mixture"]) == 2 for r in runs):
+        base = Path(root or records.runs_dir()) / preset / "bilingual"
+        raise BTSInputError(f"no finished bilingual runs under {base}; "
+                            f"generate them with: python -m atlas grid run --preset {preset} --experiment bilingual")
+    shapes = sorted({r["shape"] for r in runs if len(r["mixture"]) == 2})
+    if shape is not None and shape not in shapes:
+        raise BTSInputError(f"no bilingual runs of shape {shape!r} in preset {preset!r}; shapes: {', '.join(shapes)}")
+    return runs
+
+
 def bts_table(
     preset: str,
     shape: str | None = None,
@@ -236,78 +321,144 @@ def bts_table(
     Bilingual runs are the finished runs whose spec mixture has two languages at 0.5 each; both directions
     come from the same run (s->t is scored on t, t->s on s). The monolingual baseline for target t is the
     finished run of the same experiment whose mixture is {t: 1} with the same shape name and vocabulary
-    (kind, size and name).
+    (kind, size and name) and half the bilingual run's tokens.
     Mixtures and shapes are read from ``spec.json`` (run ids are never parsed). ``shape=None``: all shapes.
     ``d_mono=None``: :func:`default_d_mono` of each baseline's budget.
 
-    Columns: ``source, target, shape, params, bts, d_bi, d_mono, target_loss, reason, run_id,
-    baseline_run_id, bi_tokens, mono_tokens`` (token counts are totals per run).
+    Columns: ``source, target, shape, params, budget`` (tokens per language of the bilingual run = the
+    baseline's tokens), ``bts, d_bi, d_mono, steps_mono`` (optimiser steps of the baseline at d_mono),
+    ``warmup_steps`` (the baseline's learning-rate warmup),
+    ``target_loss, reason, run_id, baseline_run_id, bi_tokens, mono_tokens`` (token counts are totals per run).
     """
     validate_matrix_params(preset, eval_set, loss)
     if d_mono is not None and not (isinstance(d_mono, numbers.Real) and math.isfinite(d_mono) and d_mono > 0):
         raise BTSInputError(f"d_mono must be a number of tokens > 0 (or None for the default), got {d_mono!r}")
-    runs = _load_bilingual(preset, root)
-    if not any(len(r["mixture"]) == 2 for r in runs):
-        base = Path(root or records.runs_dir()) / preset / "bilingual"
-        raise BTSInputError(f"no finished bilingual runs under {base}; "
-                            f"generate them with: python -m atlas grid run --preset {preset} --experiment bilingual")
-    shapes = sorted({r["shape"] for r in runs if len(r["mixture"]) == 2})
-    if shape is not None and shape not in shapes:
-        raise BTSInputError(f"no bilingual runs of shape {shape!r} in preset {preset!r}; shapes: {', '.join(shapes)}")
-    baselines = {(next(iter(r["mixture"])), r["shape"], r["vocab"]): r for r in runs if len(r["mixture"]) == 1}
+    runs = _bilingual_runs(preset, shape, root)
+    cache: dict = {}
+    rows = [_row(r, s, t, base, _score(r, t, base, d_mono, eval_set, loss, cache))
+            for r, s, t, base in _directions(runs, shape)]
+    return pd.DataFrame(rows, columns=_TABLE_COLS).sort_values(["shape", "budget", "target", "source"],
+                                                               ignore_index=True)
+
+
+#: d_mono values of the training-length sweep: 12,500 tokens x powers of two (plus each budget's default).
+SWEEP_BASE_TOKENS = 12_500
+
+
+def sweep_d_monos(budget: float, first_eval: float = 0.0) -> list[float]:
+    """d_mono values (tokens) for a baseline of ``budget`` tokens: 12,500 x 2^k from ``first_eval`` up to the
+    default d_mono (half the budget, which keeps both losses in the stable phase of the WSD schedule), and
+    the default itself."""
+    top = default_d_mono(budget)
+    out = {top}
+    d = float(SWEEP_BASE_TOKENS)
+    while d < top:
+        if d >= first_eval:
+            out.add(d)
+        d *= 2
+    return sorted(out)
+
+
+def bts_sweep(
+    preset: str,
+    shape: str | None = None,
+    eval_set: str = "bible",
+    loss: str = "loss",
+    d_monos: Sequence[float] | None = None,
+    root: Path | None = None,
+) -> pd.DataFrame:
+    """BTS of every direction at several d_mono (how the score depends on how long the models trained).
+
+    ``d_monos=None``: :func:`sweep_d_monos` of each baseline's budget (from its first evaluation). One row per
+    (direction, budget, d_mono) with the columns of :func:`bts_table`; out-of-range values are NaN with a
+    reason, never extrapolated.
+    """
+    validate_matrix_params(preset, eval_set, loss)
+    if d_monos is not None:
+        bad = [d for d in d_monos if not (isinstance(d, numbers.Real) and math.isfinite(d) and d > 0)]
+        if bad or not len(d_monos):
+            raise BTSInputError(f"d_monos must be a non-empty list of token counts > 0, got {list(d_monos)!r}")
+    runs = _bilingual_runs(preset, shape, root)
+    cache: dict = {}
     rows = []
-    for r in runs:
-        mix = r["mixture"]
-        if len(mix) != 2 or (shape is not None and r["shape"] != shape):
-            continue
-        if not all(abs(w - 0.5) < 1e-6 for w in mix.values()):
-            continue  # not a 50/50 mixture: not a BTS run
-        a, b = sorted(mix)
-        for s, t in ((a, b), (b, a)):
-            base = baselines.get((t, r["shape"], r["vocab"]))
-            row = {"source": s, "target": t, "shape": r["shape"], "params": r["params"], "run_id": r["run_id"],
-                   "baseline_run_id": base["run_id"] if base else None, "bi_tokens": r["tokens"],
-                   "mono_tokens": base["tokens"] if base else float("nan")}
-            nan = float("nan")
-            if base is None:
-                res = BTSResult(nan, nan, d_mono or nan, f"no monolingual baseline for {t} with shape "
-                                f"{r['shape']!r} and vocabulary (kind, size, name) = {r['vocab']!r}")
-            elif r["status"] != "done" or base["status"] != "done":
-                res = BTSResult(nan, nan, d_mono or nan, "a run diverged "
-                                f"({r['run_id']}: {r['status']}, {base['run_id']}: {base['status']})")
-            else:
-                dm = d_mono if d_mono is not None else default_d_mono(base["tokens"])
-                mt, ml = _curve(base["path"], t, eval_set, loss)
-                bt, bl = _curve(r["path"], t, eval_set, loss)
-                if mt.size == 0 or bt.size == 0:
-                    res = BTSResult(nan, nan, dm, f"no {eval_set!r} evaluations of {t} in "
-                                    f"{base['run_id'] if mt.size == 0 else r['run_id']}")
-                else:
-                    try:
-                        res = bts_from_curves(mt, ml, bt, bl, dm)
-                    except BTSInputError as exc:  # a malformed record: report it in the cell, keep the matrix
-                        res = BTSResult(nan, nan, dm, f"malformed metrics ({r['run_id']} / {base['run_id']}): {exc}")
-            row.update(bts=res.bts, d_bi=res.d_bi, d_mono=res.d_mono, target_loss=res.target_loss,
-                       reason=res.reason)
-            rows.append(row)
-    cols = ["source", "target", "shape", "params", "bts", "d_bi", "d_mono", "target_loss", "reason", "run_id",
-            "baseline_run_id", "bi_tokens", "mono_tokens"]
-    return pd.DataFrame(rows, columns=cols).sort_values(["shape", "target", "source"], ignore_index=True)
+    for r, s, t, base in _directions(runs, shape):
+        if base is None:
+            grid = list(d_monos or [float("nan")])
+        elif d_monos is not None:
+            grid = list(d_monos)
+        else:
+            if (base["run_id"], t) not in cache:
+                cache[(base["run_id"], t)] = _curve(base["path"], t, eval_set, loss)
+            tok = cache[(base["run_id"], t)][0]
+            first = float(tok[tok > 0].min()) if (tok > 0).any() else 0.0
+            grid = sweep_d_monos(base["tokens"], first)
+        for dm in grid:
+            res = _score(r, t, base, None if base is None else dm, eval_set, loss, cache)
+            rows.append(_row(r, s, t, base, res))
+    return pd.DataFrame(rows, columns=_TABLE_COLS).sort_values(
+        ["shape", "budget", "target", "source", "d_mono"], ignore_index=True)
 
 
-def _main_shape(table: pd.DataFrame, preset: str) -> str:
-    """The shape with the most bilingual pairs; a tie goes to the preset's ``experiments.bilingual.shape``."""
+def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Per (shape, budget, d_mono): ``n`` finite scores, ``median``, ``q25``, ``q75``, ``share_negative``,
+    ``steps_mono`` (optimiser steps of the baselines at d_mono)."""
+    g = sweep[np.isfinite(sweep["bts"])].groupby(["shape", "budget", "d_mono"])
+    out = g.agg(n=("bts", "size"), median=("bts", "median"), q25=("bts", lambda x: x.quantile(0.25)),
+                q75=("bts", lambda x: x.quantile(0.75)), share_negative=("bts", lambda x: float((x < 0).mean())),
+                steps_mono=("steps_mono", "median"))
+    return out.reset_index()
+
+
+def training_length_pairs(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``sweep`` whose direction was trained with more than one budget at the same shape."""
+    n = sweep.groupby(["source", "target", "shape"])["budget"].transform("nunique")
+    return sweep[n > 1].reset_index(drop=True)
+
+
+def training_trend(sweep: pd.DataFrame, past_warmup: bool = True) -> pd.DataFrame:
+    """Per (direction, shape, budget) of a sweep: how BTS moves as d_mono grows.
+
+    ``past_warmup``: only d_mono at or after the baseline's warmup (inside the warmup both models are still
+    ramping their learning rate). Columns: ``source, target, shape, budget, n`` (finite scores),
+    ``d_mono_first, d_mono_last`` (tokens), ``bts_first, bts_last``, ``slope_per_doubling`` (least-squares
+    change of BTS per doubling of d_mono; NaN with fewer than 2 scores).
+    """
+    rows = []
+    ok = np.isfinite(sweep["bts"])
+    if past_warmup:
+        ok &= sweep["steps_mono"] >= sweep["warmup_steps"]
+    for (s, t, shape, budget), g in sweep[ok].groupby(["source", "target", "shape", "budget"], sort=True):
+        g = g.sort_values("d_mono")
+        slope = float(np.polyfit(np.log2(g["d_mono"].astype(float)), g["bts"], 1)[0]) if len(g) >= 2 else float("nan")
+        rows.append({"source": s, "target": t, "shape": shape, "budget": budget, "n": len(g),
+                     "d_mono_first": float(g["d_mono"].iloc[0]), "d_mono_last": float(g["d_mono"].iloc[-1]),
+                     "bts_first": float(g["bts"].iloc[0]), "bts_last": float(g["bts"].iloc[-1]),
+                     "slope_per_doubling": slope})
+    cols = ["source", "target", "shape", "budget", "n", "d_mono_first", "d_mono_last", "bts_first", "bts_last",
+            "slope_per_doubling"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _main_group(table: pd.DataFrame, preset: str, shape: str | None = None) -> tuple[str, float]:
+    """(shape, budget) with the most bilingual pairs -- the preset's matrix; other groups hold only the scale
+    pairs or the longer-trained pairs. A tie goes to the preset's ``experiments.bilingual.shape`` and the
+    smaller budget."""
     from atlas.presets import load_preset
 
-    pairs = table.drop_duplicates("run_id").groupby("shape").size()
+    sub = table if shape is None else table[table["shape"] == shape]
+    pairs = sub.drop_duplicates("run_id").groupby(["shape", "budget"]).size()
     best = pairs[pairs == pairs.max()]
-    if len(best) > 1:
-        configured = (load_preset(preset).get("experiments", {}).get("bilingual") or {})
-        if isinstance(configured, dict) and configured.get("shape") in best.index:
-            return str(configured["shape"])
-        raise BTSInputError(f"several shapes have {pairs.max()} bilingual pairs each ({', '.join(best.index)}); "
-                            "pass shape=")
-    return str(best.index[0])
+    if len(best) > 1 and best.index.get_level_values("shape").nunique() > 1:
+        blocks = load_preset(preset).get("experiments", {}).get("bilingual") or {}
+        blocks = blocks if isinstance(blocks, list) else [blocks]
+        configured = {b.get("shape") for b in blocks if isinstance(b, dict)}
+        keep = [i for i in best.index if i[0] in configured]
+        if len({i[0] for i in keep}) != 1:
+            raise BTSInputError(f"several shapes have {pairs.max()} bilingual pairs each "
+                                f"({', '.join(sorted({i[0] for i in best.index}))}); pass shape=")
+        best = best.loc[keep]
+    shape_, budget = min(best.index, key=lambda i: i[1])
+    return str(shape_), float(budget)
 
 
 def matrix_from_runs(
@@ -320,18 +471,19 @@ def matrix_from_runs(
 ) -> pd.DataFrame:
     """Our transfer matrix: rows = target, columns = source (ISO 639-3), cell = BTS_{source->target}.
 
-    ``shape=None`` picks the shape with the most bilingual pairs (the preset's matrix shape; the other shapes
-    hold only the scale pairs). The diagonal and unmeasured cells are NaN; ``frame.attrs`` carries ``shape``,
-    ``eval_set``, ``loss`` and ``reasons`` ({(target, source): why NaN}). See :func:`bts_table`.
+    The matrix is the (shape, budget) group with the most bilingual pairs (the preset's matrix; other groups
+    hold only the scale pairs or the longer-trained pairs); ``shape`` restricts the choice to one shape. The
+    diagonal and unmeasured cells are NaN; ``frame.attrs`` carries ``shape``, ``budget`` (tokens per
+    language), ``eval_set``, ``loss`` and ``reasons`` ({(target, source): why NaN}). See :func:`bts_table`.
     """
     table = bts_table(preset, shape=shape, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
-    shape = shape or _main_shape(table, preset)
-    sub = table[table["shape"] == shape]
+    shape, budget = _main_group(table, preset, shape)
+    sub = table[(table["shape"] == shape) & (table["budget"] == budget)]
     langs = sorted(set(sub["source"]) | set(sub["target"]))
     matrix = sub.pivot(index="target", columns="source", values="bts").reindex(index=langs, columns=langs)
     matrix.index.name, matrix.columns.name = "target", "source"
     matrix = matrix.astype(float)
-    matrix.attrs.update(shape=shape, eval_set=eval_set, loss=loss, preset=preset,
+    matrix.attrs.update(shape=shape, budget=budget, eval_set=eval_set, loss=loss, preset=preset,
                         reasons={(r.target, r.source): r.reason for r in sub.itertuples() if r.reason})
     return matrix
 
@@ -345,14 +497,14 @@ def bts_vs_size(
 ) -> pd.DataFrame:
     """BTS against model size for the scale pairs: every bilingual pair trained at more than one shape.
 
-    One row per (direction, shape), sorted by pair then parameters: ``source, target, shape, params, bts,
-    d_bi, d_mono, reason`` (paper App. C.2 / Fig. C.1: scores rise modestly with N).
+    One row per (direction, shape) at a common budget, sorted by pair then parameters: ``source, target,
+    shape, params, budget, bts, d_bi, d_mono, reason`` (paper App. C.2 / Fig. C.1: scores rise modestly with N).
     """
     table = bts_table(preset, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
-    n_shapes = table.groupby(["source", "target"])["shape"].transform("nunique")
+    n_shapes = table.groupby(["source", "target", "budget"])["shape"].transform("nunique")
     out = table[n_shapes > 1]
-    cols = ["source", "target", "shape", "params", "bts", "d_bi", "d_mono", "reason"]
-    return out[cols].sort_values(["source", "target", "params"], ignore_index=True)
+    cols = ["source", "target", "shape", "params", "budget", "bts", "d_bi", "d_mono", "reason"]
+    return out[cols].sort_values(["source", "target", "budget", "params"], ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------ chapter helpers
@@ -382,7 +534,9 @@ def size_trend(size_table: pd.DataFrame) -> pd.DataFrame:
     """Per scale-pair direction: ``n_shapes``, BTS at the smallest and largest model, and ``slope`` = least-
     squares change of BTS per decade of parameters (finite scores only; NaN with fewer than 2)."""
     rows = []
-    for (s, t), g in size_table.groupby(["source", "target"], sort=True):
+    keys = ["source", "target"] + (["budget"] if "budget" in size_table else [])
+    for key, g in size_table.groupby(keys, sort=True):
+        s, t = key[0], key[1]
         g = g[np.isfinite(g["bts"])].sort_values("params")
         slope = float(np.polyfit(np.log10(g["params"].astype(float)), g["bts"], 1)[0]) if len(g) >= 2 else float("nan")
         rows.append({"source": s, "target": t, "n_shapes": len(g),
@@ -393,8 +547,10 @@ def size_trend(size_table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.DataFrame | None) -> list:
-    """Verdicts of the transfer-matrix chapter, computed from our matrix and scale table (``None``: no runs)."""
+def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.DataFrame | None,
+                     sweep: pd.DataFrame | None = None) -> list:
+    """Verdicts of the transfer-matrix chapter, computed from our matrix, scale table and d_mono sweep
+    (:func:`bts_sweep`; ``None``: no runs)."""
     from scipy import stats as sps
 
     from atlas.verdicts import Verdict
@@ -472,6 +628,64 @@ def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.Da
                            f"{n_sizes} model sizes spanning {trend['params_min'].min():,.0f}-"
                            f"{trend['params_max'].max():,.0f} parameters, one seed each; reproduced needs a rise "
                            "in every direction over 3+ sizes", preset))
+    out += _training_verdicts(preset, sweep)
+    return out
+
+
+def _longest(sweep: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The sweep rows to judge training length on: the longer-trained pairs at their longest budget, or (when
+    no pair was trained at two budgets) every direction of the matrix."""
+    long = training_length_pairs(sweep)
+    if len(long):
+        top = long.groupby(["source", "target", "shape"])["budget"].transform("max")
+        return long[long["budget"] == top], "the pairs trained at 2 budgets, at the longer one"
+    runs = sweep.drop_duplicates("run_id").groupby(["shape", "budget"]).size()
+    shape, budget = runs.idxmax()
+    return sweep[(sweep["shape"] == shape) & (sweep["budget"] == budget)], "every direction of the matrix"
+
+
+def _training_verdicts(preset: str, sweep: pd.DataFrame | None) -> list:
+    from atlas.verdicts import Verdict
+
+    ch, src = "04_transfer_matrix", "App. C.2, Fig. C.1"
+    none = "this preset has no finished bilingual runs"
+    out = []
+    claim, paper = "Transfer scores fall as training tokens grow", "Score ~ 0.39 - 1.31 D (D in 1e11 tokens)"
+    rows, which = _longest(sweep) if sweep is not None and len(sweep) else (pd.DataFrame(), "")
+    trend = training_trend(rows) if len(rows) else pd.DataFrame()
+    trend = trend[np.isfinite(trend["slope_per_doubling"])] if len(trend) else trend
+    if len(trend) == 0:
+        out.append(Verdict(ch, claim, src, paper, "n/a", "not testable", none if sweep is None else
+                           "no direction has 2+ finite scores after the warmup", preset))
+    else:
+        down = int((trend["slope_per_doubling"] < 0).sum())
+        n_pts = int(trend["n"].min())
+        status = ("reproduced" if down == len(trend) and n_pts >= 3 else
+                  "partially" if down > len(trend) / 2 else "not reproduced")
+        out.append(Verdict(
+            ch, claim, src, paper,
+            f"BTS falls with d_mono for {down} of {len(trend)} directions (median "
+            f"{trend['slope_per_doubling'].median():+.2f} per doubling; d_mono "
+            f"{trend['d_mono_first'].min():,.0f}-{trend['d_mono_last'].max():,.0f} tokens)", status,
+            f"{which}, after the warmup; reproduced = a fall in every direction over 3+ values of d_mono", preset))
+    claim, paper = "The es->pt vs en->zh gap is set early and stays constant", "constant gap over training"
+    gap = pd.DataFrame()
+    if len(rows):
+        ok = rows[np.isfinite(rows["bts"]) & (rows["steps_mono"] >= rows["warmup_steps"])]
+        sp = ok[(ok.source == "spa") & (ok.target == "por")].set_index("d_mono")["bts"]
+        ez = ok[(ok.source == "eng") & (ok.target == "cmn")].set_index("d_mono")["bts"]
+        gap = (sp - ez).dropna().sort_index()
+    if len(gap) < 2:
+        out.append(Verdict(ch, claim, src, paper, "n/a", "not testable", none if sweep is None else
+                           "es->pt and en->zh lack scores at 2+ common values of d_mono after the warmup", preset))
+    else:
+        same_sign = bool((np.sign(gap) == np.sign(gap.iloc[0])).all())
+        spread = float(gap.max() - gap.min())
+        status = "reproduced" if same_sign and spread <= 0.1 else "partially" if same_sign else "not reproduced"
+        out.append(Verdict(ch, claim, src, paper,
+                           f"gap {gap.iloc[0]:+.2f} at d_mono {gap.index[0]:,.0f} -> {gap.iloc[-1]:+.2f} at "
+                           f"{gap.index[-1]:,.0f} tokens (range {spread:.2f})", status,
+                           f"{which}; reproduced = same sign throughout and a range <= 0.1", preset))
     return out
 
 
@@ -483,13 +697,19 @@ def pair_curves(
     eval_set: str = "bible",
     loss: str = "loss",
     root: Path | None = None,
+    budget: float | None = None,
 ) -> pd.DataFrame:
     """The two curves behind BTS_{source->target}: ``model`` (``monolingual`` | ``bilingual``), ``tokens``
-    (total tokens of that model), ``loss`` (nats/token on ``target``'s ``eval_set``). For figures."""
+    (total tokens of that model), ``loss`` (nats/token on ``target``'s ``eval_set``). For figures.
+    ``budget`` (tokens per language) picks among runs of the pair trained for different lengths
+    (default: the smallest)."""
     validate_matrix_params(preset, eval_set, loss)
     s, t = languages.resolve(source), languages.resolve(target)
     table = bts_table(preset, shape=shape, eval_set=eval_set, loss=loss, root=root)
     row = table[(table["source"] == s) & (table["target"] == t)]
+    if budget is not None:
+        row = row[[_same_budget(b, budget) for b in row["budget"]]]
+    row = row.sort_values("budget")
     if row.empty:
         raise BTSInputError(f"no bilingual run for {s}->{t}" + (f" with shape {shape!r}" if shape else ""))
     row = row.iloc[0]

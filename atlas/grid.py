@@ -11,7 +11,9 @@ A preset's ``experiments:`` section names experiments; each is one block (a mapp
   ``2 * tokens`` with the multilingual vocabulary and disjoint verse sets, plus the monolingual baselines
   (same vocabulary and shape, ``tokens``) of every language (or of ``baseline_languages``);
   ``scale_pairs`` are repeated at each of ``scale_shapes`` (with their baselines unless
-  ``scale_baselines: false``) for the Bilingual Transfer Score versus model size.
+  ``scale_baselines: false``) for the Bilingual Transfer Score versus model size. A second block with a
+  larger ``tokens`` and ``budget_in_id: true`` (pair ids then carry the budget, ``bi-eng-fra-s1-2M``) gives
+  the same pairs trained longer: BTS versus training length.
 * ``capacity`` -- {shapes, tokens, pool + K | mixtures}: uniform mixtures of K languages (the first K of
   ``pool``, nested like the paper's 4v0 -> 6v0 -> 8v0, or the named ``mixtures``) at every shape; K = 1 is a
   monolingual run with the multilingual vocabulary.
@@ -63,7 +65,7 @@ EXPERIMENTS = ("monolingual", "bilingual", "capacity", "unimax", "finetune")
 _KEYS = {
     "monolingual": {"languages", "shapes", "tokens", "vocab"},
     "bilingual": {"languages", "shape", "tokens", "pairs", "baseline_languages", "scale_pairs", "scale_shapes",
-                  "scale_baselines", "partition"},
+                  "scale_baselines", "partition", "budget_in_id"},
     "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition"},
     "unimax": {"shapes", "base_tokens", "languages", "max_epochs", "eval_languages", "partition"},
     "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages"},
@@ -243,9 +245,11 @@ def _monolingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
             for s in shapes]
 
 
-def _pair_spec(ctx: _Ctx, a: str, b: str, shape: dict[str, Any], tokens: int, sampling: dict[str, str]) -> dict[str, Any]:
+def _pair_spec(ctx: _Ctx, a: str, b: str, shape: dict[str, Any], tokens: int, sampling: dict[str, str],
+               budget_in_id: bool = False) -> dict[str, Any]:
     a, b = sorted((a, b))
-    return ctx.spec(run_id=f"bi-{a}-{b}-{shape['name']}", experiment="bilingual", shape=shape, kind="multi",
+    run_id = f"bi-{a}-{b}-{shape['name']}" + (f"-{fmt_tokens(tokens)}" if budget_in_id else "")
+    return ctx.spec(run_id=run_id, experiment="bilingual", shape=shape, kind="multi",
                     mixture={a: 0.5, b: 0.5}, languages=[a, b], tokens=2 * tokens, eval_langs=[a, b], sampling=sampling)
 
 
@@ -255,18 +259,21 @@ def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     shape = ctx.shape(_need(b, "shape", where), where)
     tokens = _tokens(_need(b, "tokens", where), where)
     sampling = _partition(b, where)
+    tagged = b.get("budget_in_id", False)
+    if not isinstance(tagged, bool):
+        raise GridError(f"experiments.{where}.budget_in_id must be true or false, got {tagged!r}")
     pairs = b.get("pairs")
     pairs = [ctx.langs(p, f"{where}.pairs", 2) for p in pairs] if pairs is not None else list(itertools.combinations(langs, 2))
     if any(len(p) != 2 for p in pairs):
         raise GridError(f"experiments.{where}.pairs: every pair needs exactly 2 languages")
-    out = [_pair_spec(ctx, x, y, shape, tokens, sampling) for x, y in pairs]
+    out = [_pair_spec(ctx, x, y, shape, tokens, sampling, tagged) for x, y in pairs]
     base_langs = ctx.langs(b.get("baseline_languages", langs), f"{where}.baseline_languages")
     out += [ctx.mono(x, shape, tokens, "multi", "bilingual") for x in base_langs]
     scale_pairs = [ctx.langs(p, f"{where}.scale_pairs", 2) for p in b.get("scale_pairs", [])]
     for sname in b.get("scale_shapes", []):
         s = ctx.shape(sname, f"{where}.scale_shapes")
         for x, y in scale_pairs:
-            out.append(_pair_spec(ctx, x, y, s, tokens, sampling))
+            out.append(_pair_spec(ctx, x, y, s, tokens, sampling, tagged))
             if b.get("scale_baselines", True):
                 out += [ctx.mono(z, s, tokens, "multi", "bilingual") for z in (x, y)]
     return out

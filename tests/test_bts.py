@@ -255,3 +255,95 @@ def test_malformed_record_is_reported_in_its_cells(runs_root):
     assert len(bad) == 2 and bad["bts"].isna().all()
     assert bad["reason"].str.contains("malformed metrics").all() and bad["reason"].str.contains("duplicated").all()
     assert table[table.target != "rus"]["bts"].notna().all()
+
+
+# ------------------------------------------------------------------------------ training length (budgets)
+
+
+def _add_long_pair(root, tau_fe=0.4, tau_ef=0.2, factor=5):
+    """fra/eng trained `factor` x longer at shape xs, with their own (longer) baselines."""
+    long = factor * BASE_TOKENS
+    for lang in ("eng", "fra"):
+        _write_run(root, f"long-base-{lang}", {lang: 1.0}, "xs", long, {lang: lambda d, A=AMP[lang]: mono_loss(d, A)})
+    taus = {("fra", "eng"): tau_fe, ("eng", "fra"): tau_ef}
+    losses = {t: (lambda d, A=AMP[t], tau=taus[(s, t)]: mono_loss((1 + tau) / 2 * d, A)) for s, t in taus}
+    _write_run(root, "long-pair", {"eng": 0.5, "fra": 0.5}, "xs", 2 * long, losses)
+    return long
+
+
+def test_longer_runs_use_their_own_baselines_and_stay_out_of_the_matrix(runs_root):
+    long = _add_long_pair(runs_root, tau_fe=-0.3, tau_ef=0.5)
+    table = bts.bts_table("smoke", shape="xs", root=runs_root)
+    lp = table[table.run_id == "long-pair"].set_index("source")
+    assert set(lp["baseline_run_id"]) == {"long-base-eng", "long-base-fra"}
+    assert (lp["budget"] == long).all() and (lp["d_mono"] == long / 2).all()
+    assert lp.loc["fra", "bts"] == pytest.approx(2 - 2 / 0.7) and lp.loc["eng", "bts"] == pytest.approx(2 - 2 / 1.5)
+    m = bts.matrix_from_runs("smoke", root=runs_root)  # still the short runs' matrix
+    assert m.attrs["budget"] == BASE_TOKENS and m.loc["eng", "fra"] == pytest.approx(2 - 2 / 1.4)
+    size = bts.bts_vs_size("smoke", root=runs_root)
+    assert (size["budget"] == BASE_TOKENS).all()
+    cur = bts.pair_curves("smoke", "fra", "eng", shape="xs", budget=long, root=runs_root)
+    assert cur["tokens"].max() == 2 * long and cur.attrs["bts"] == pytest.approx(2 - 2 / 0.7)
+    # a bilingual run whose per-language budget has no baseline is NaN, and the reason names the budget
+    _write_run(runs_root, "odd-pair", {"eng": 0.5, "rus": 0.5}, "xs", 3 * BASE_TOKENS,
+               {"eng": lambda d: mono_loss(d), "rus": lambda d: mono_loss(d)})
+    odd = bts.bts_table("smoke", shape="xs", root=runs_root).query("run_id == 'odd-pair'")
+    assert odd["bts"].isna().all() and odd["reason"].str.contains(f"{1.5 * BASE_TOKENS:,.0f} tokens").all()
+
+
+def test_sweep_recovers_planted_transfer_at_every_d_mono(runs_root):
+    long = _add_long_pair(runs_root)
+    sweep = bts.bts_sweep("smoke", shape="xs", root=runs_root)
+    fe = sweep[(sweep.source == "fra") & (sweep.target == "eng")]
+    assert set(fe["budget"]) == {BASE_TOKENS, long}
+    for budget, g in fe.groupby("budget"):
+        assert list(g["d_mono"]) == bts.sweep_d_monos(budget, first_eval=1000)
+        assert g["bts"].to_numpy() == pytest.approx(2 - 2 / 1.4)  # power-law curves: BTS does not drift
+        assert g["steps_mono"].to_numpy() == pytest.approx(g["d_mono"].to_numpy() / (8 * 64))
+    pairs = bts.training_length_pairs(sweep)
+    assert set(zip(pairs.source, pairs.target)) == {("fra", "eng"), ("eng", "fra")}
+    summ = bts.sweep_summary(sweep)
+    assert {"median", "q25", "q75", "share_negative", "n", "steps_mono"} <= set(summ.columns)
+    explicit = bts.bts_sweep("smoke", shape="xs", d_monos=[2e3, 1e9], root=runs_root)
+    far = explicit[explicit.d_mono == 1e9]
+    assert far["bts"].isna().all() and far["reason"].str.contains("outside").all()
+    with pytest.raises(bts.BTSInputError, match="d_monos"):
+        bts.bts_sweep("smoke", d_monos=[0], root=runs_root)
+
+
+def test_sweep_d_monos_grid():
+    assert bts.sweep_d_monos(400_000) == [12_500, 25_000, 50_000, 100_000, 200_000]
+    assert bts.sweep_d_monos(2_000_000, first_eval=40_000) == [50_000, 100_000, 200_000, 400_000, 800_000,
+                                                                 1_000_000]
+
+
+def _sweep_frame(values: dict[tuple[str, str], list[float]], d_monos=(1e5, 2e5, 4e5, 8e5), budget=2e6,
+                 short_budget=4e5) -> pd.DataFrame:
+    rows = []
+    for (s, t), bts_values in values.items():
+        for dm, b in zip(d_monos, bts_values):
+            rows.append({"source": s, "target": t, "shape": "s1", "budget": budget, "bts": b, "d_mono": dm,
+                         "steps_mono": dm / 4096, "warmup_steps": 20.0, "run_id": f"{min(s, t)}-{max(s, t)}-long"})
+        rows.append({"source": s, "target": t, "shape": "s1", "budget": short_budget, "bts": 0.9, "d_mono": 1e5,
+                     "steps_mono": 1e5 / 4096, "warmup_steps": 20.0, "run_id": f"{min(s, t)}-{max(s, t)}"})
+    return pd.DataFrame(rows)
+
+
+def test_training_length_verdicts():
+    falling = _sweep_frame({("spa", "por"): [0.9, 0.7, 0.5, 0.3], ("eng", "cmn"): [0.5, 0.3, 0.1, -0.1],
+                            ("por", "spa"): [0.8, 0.6, 0.5, 0.4], ("cmn", "eng"): [0.2, 0.1, 0.0, -0.3]})
+    v = {x.claim: x for x in bts.chapter_verdicts("cpu", None, None, falling)}
+    fall = v["Transfer scores fall as training tokens grow"]
+    assert fall.status == "reproduced" and "4 of 4 directions" in fall.ours and "longer one" in fall.reason
+    gap = v["The es->pt vs en->zh gap is set early and stays constant"]
+    assert gap.status == "reproduced" and "+0.40" in gap.ours  # 0.9 - 0.5 at every d_mono
+    mixed = _sweep_frame({("spa", "por"): [0.9, 0.9, 1.0, 1.2], ("eng", "cmn"): [0.5, 0.6, 1.1, 1.4]})
+    v = {x.claim: x for x in bts.chapter_verdicts("cpu", None, None, mixed)}
+    assert v["Transfer scores fall as training tokens grow"].status == "not reproduced"
+    assert v["The es->pt vs en->zh gap is set early and stays constant"].status == "not reproduced"  # sign flips
+    # points inside the warmup do not count
+    early = _sweep_frame({("spa", "por"): [0.9, 0.7, 0.5, 0.3], ("eng", "cmn"): [0.5, 0.3, 0.1, -0.1]},
+                         d_monos=(1e4, 2e4, 4e4, 8e4))
+    v = {x.claim: x for x in bts.chapter_verdicts("cpu", None, None, early)}
+    assert v["Transfer scores fall as training tokens grow"].status == "not testable"
+    assert all(x.status == "not testable" for x in bts.chapter_verdicts("cpu", None, None, None))

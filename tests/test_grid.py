@@ -199,6 +199,18 @@ def test_bad_experiment_sections(experiments, message):
         build_plan(_cfg(**experiments))
 
 
+def test_longer_bilingual_block_gets_its_own_ids():
+    short = {"languages": ["eng", "fra", "rus"], "shape": "xs", "tokens": 1000}
+    long = {"languages": ["eng", "fra"], "shape": "xs", "tokens": 5000, "pairs": [["fra", "eng"]], "budget_in_id": True}
+    ids = {s["run_id"]: s for s in build_plan(_cfg(bilingual=[short, long])).runs}
+    assert {"bi-eng-fra-xs", "bi-eng-fra-xs-5k", "multi-eng-xs-1k", "multi-eng-xs-5k", "multi-fra-xs-5k"} <= set(ids)
+    assert ids["bi-eng-fra-xs-5k"]["tokens"] == 10000 and ids["bi-eng-fra-xs"]["tokens"] == 2000
+    with pytest.raises(GridError, match="names two different runs"):  # without the budget the ids collide
+        build_plan(_cfg(bilingual=[short, {**long, "budget_in_id": False}]))
+    with pytest.raises(GridError, match="budget_in_id must be true or false"):
+        build_plan(_cfg(bilingual=[short, {**long, "budget_in_id": "yes"}]))
+
+
 def test_bad_preset_dict():
     with pytest.raises(PresetError):
         build_plan({"name": "x"})
