@@ -594,13 +594,23 @@ def run_status(path: Path, spec: Mapping[str, Any] | None = None) -> str:
 
 
 def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Path | None = None) -> pd.DataFrame:
-    """One row per planned run with its status and where its records are."""
+    """One row per planned run: ``experiment, run_id, status, path`` and, for finished runs, the measured
+    ``wall_seconds`` (training + evaluation, from ``summary.json``) and ``device`` (from ``env.json``)."""
     plan = build_plan(preset, experiment)
     rows = []
     for s in plan.runs:
         d = records.run_dir(plan.preset, s["experiment"], s["run_id"], root)
-        rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "status": run_status(d, s), "path": str(d)})
-    return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path"])
+        status = run_status(d, s)
+        wall, device = float("nan"), None
+        if status in ("done", "diverged"):
+            with contextlib.suppress(Exception):
+                wall = float(records.read_json(d / records.SUMMARY).get("wall_seconds", float("nan")))
+            with contextlib.suppress(Exception):
+                env = records.read_json(d / "env.json")
+                device = env.get("cuda") or f"{env.get('device', '?')} x{env.get('cpu_count', '?')}"
+        rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "status": status, "path": str(d),
+                     "wall_seconds": wall, "device": device})
+    return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path", "wall_seconds", "device"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -230,7 +230,7 @@ def test_grid_run_monolingual_cli(tmp_path, monkeypatch, capsys):
     assert set(metrics.eval_set) == {"bible", "flores"}
     monkeypatch.setenv("ATLAS_RUNS_DIR", str(tmp_path))
     rc, out, _ = main(capsys, "grid", "status", "--preset", "smoke", "--experiment", "monolingual")
-    assert rc == 0 and "monolingual" in out and "total" in out
+    assert rc == 0 and "monolingual" in out and "total" in out and "measured_h" in out and "cpu x" in out
     rc, _, err = main(capsys, "grid", "run", "--preset", "smoke", "--experiment", "monolingual", "--no-progress")
     assert rc == 0 and "0 trained" in err and "4 already done" in err
 

@@ -55,8 +55,15 @@ def run(args: argparse.Namespace) -> int:
                 counts[col] = 0
         counts = counts[cols]
         counts.loc["total"] = counts.sum()
+        hours = table.groupby("experiment", sort=False)["wall_seconds"].sum() / 3600
+        counts["measured_h"] = hours.reindex(counts.index).fillna(0.0)
+        counts.loc["total", "measured_h"] = table["wall_seconds"].sum() / 3600
+        counts["measured_h"] = counts["measured_h"].round(2)
         print(f"preset {plan.preset}: records under {grid.runs_dir() / plan.preset}")
         print(counts.to_string())
+        devices = sorted({d for d in table["device"].dropna()})
+        if devices:
+            print(f"measured_h: wall-clock hours of the finished runs as recorded (summary.json), on {', '.join(devices)}")
         return 0
     grid.run_grid(plan.cfg, args.experiment, shard, progress=not args.no_progress,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
