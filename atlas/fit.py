@@ -41,6 +41,9 @@ except ImportError:  # pragma: no cover - optional dependency
 from atlas.laws import Data, Law, LawError, get_law
 
 HUBER_DELTA = 1e-3
+#: L-BFGS-B stopping rules: relative objective change and projected-gradient size (see :func:`fit`).
+LBFGS_FTOL = 1e-11
+LBFGS_GTOL = 1e-8
 SPLITS = ("random", "N", "D", "C", "M")
 SPLIT_TITLES = {"random": "R2", "N": "R2(N)", "D": "R2(D)", "C": "R2(C)", "M": "R2(M)"}
 _SCREEN_CELLS = 2_000_000  # grid points x data points evaluated per vectorised chunk
@@ -521,7 +524,7 @@ def _run_lmfit(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np
         res = mini.minimize(
             method="lbfgsb",
             jac=lambda pars: evaluate(pars)[1],
-            options={"maxiter": max_nfev, "ftol": 1e-11, "gtol": 1e-8, "maxcor": 10},
+            options={"maxiter": max_nfev, "ftol": LBFGS_FTOL, "gtol": LBFGS_GTOL, "maxcor": 10},
         )
     x = np.array([res.params[nm].value for nm in names])
     f, _ = prob.value_grad(x)
