@@ -27,7 +27,10 @@ ERROR_PATTERNS = [r"Traceback \(most recent call last\)", r"\bError:", r"Excepti
 
 
 def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    """ATLAS_BROWSER (a path or command) if set, else Debian's chromium, else Google Chrome (GitHub runners)."""
+    if os.environ.get("ATLAS_BROWSER"):
+        return shutil.which(os.environ["ATLAS_BROWSER"]) or os.environ["ATLAS_BROWSER"]
+    for name in ("chromium", "google-chrome", "chromium-browser"):
         path = shutil.which(name)
         if path:
             return path
