@@ -613,6 +613,31 @@ def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Pat
     return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path", "wall_seconds", "device"])
 
 
+def planned_vs_measured(preset: str | dict[str, Any], root: Path | None = None) -> pd.DataFrame:
+    """Per experiment: ``runs``, ``done`` (finished, incl. diverged), ``planned_h`` (the preset's cost model,
+    all runs), ``measured_h`` (recorded wall-clock hours of the finished runs), ``planned_done_h`` (the cost
+    model for just the finished runs), ``ratio`` (measured / planned_done) and ``device``."""
+    plan = build_plan(preset)
+    cost = plan_table(plan).set_index(["experiment", "run_id"])["seconds"]
+    status = grid_status(plan.cfg, root=root)
+    status["planned_s"] = [cost.get((e, r), float("nan")) for e, r in zip(status.experiment, status.run_id)]
+    rows = []
+    for exp, g in status.groupby("experiment", sort=False):
+        done = g[g["status"].isin(["done", "diverged"])]
+        planned_done = done["planned_s"].sum() / 3600
+        measured = done["wall_seconds"].sum() / 3600
+        rows.append({"experiment": exp, "runs": len(g), "done": len(done), "planned_h": g["planned_s"].sum() / 3600,
+                     "planned_done_h": planned_done, "measured_h": measured,
+                     "ratio": measured / planned_done if planned_done > 0 else float("nan"),
+                     "device": ", ".join(sorted({str(d) for d in done["device"].dropna()}))})
+    out = pd.DataFrame(rows)
+    total = {"experiment": "total", "runs": out["runs"].sum(), "done": out["done"].sum(),
+             "planned_h": out["planned_h"].sum(), "planned_done_h": out["planned_done_h"].sum(),
+             "measured_h": out["measured_h"].sum(), "device": ", ".join(sorted({d for d in out["device"] if d}))}
+    total["ratio"] = total["measured_h"] / total["planned_done_h"] if total["planned_done_h"] > 0 else float("nan")
+    return pd.concat([out, pd.DataFrame([total])], ignore_index=True)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Execution
 # ----------------------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from atlas import records
-from atlas.grid import (GridError, build_plan, checkpoint_path, parse_shard, plan_table, run_cost, run_grid,
-                        shard_runs)
+from atlas.grid import (GridError, build_plan, checkpoint_path, parse_shard, plan_table, planned_vs_measured,
+                        run_cost, run_grid, shard_runs)
 from atlas.model import param_count
 from atlas.paths import REPO_ROOT
 from atlas.presets import PresetError, load_preset
@@ -233,6 +233,9 @@ def test_grid_run_monolingual_cli(tmp_path, monkeypatch, capsys):
     assert rc == 0 and "monolingual" in out and "total" in out and "measured_h" in out and "cpu x" in out
     rc, _, err = main(capsys, "grid", "run", "--preset", "smoke", "--experiment", "monolingual", "--no-progress")
     assert rc == 0 and "0 trained" in err and "4 already done" in err
+    timing = planned_vs_measured("smoke", root=tmp_path).set_index("experiment")
+    assert timing.loc["monolingual", "done"] == 4 and timing.loc["monolingual", "measured_h"] > 0
+    assert timing.loc["bilingual", "done"] == 0 and timing.loc["total", "runs"] == len(build_plan("smoke").runs)
 
 
 def _kill_preset(tmp_path: Path) -> Path:

@@ -49,6 +49,18 @@ for name, plan in plans.items():
     print(grid.plan_summary(plan))
     print()
 """),
+    ("md", """
+## Planned and measured time of this build's runs
+
+The planner's estimate (`grid plan`) beside the wall-clock time each finished run recorded in its
+`summary.json` (training + evaluations; the device is read from its `env.json`). A ratio above 1 means the
+machine was slower than the cost model, typically because it was shared while the grid ran.
+"""),
+    ("code", """
+timing = grid.planned_vs_measured(preset)
+display(timing.style.format({"planned_h": "{:.2f}", "planned_done_h": "{:.2f}", "measured_h": "{:.2f}",
+                             "ratio": "{:.2f}"}).hide(axis="index"))
+"""),
     ("md", "## Shapes of the preset used for this build, beside the paper's Table B.3"),
     ("code", """
 display(pd.DataFrame(cfg["model"]["shapes"]))
