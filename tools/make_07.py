@@ -151,6 +151,12 @@ with pd.option_context("display.max_colwidth", 110):
   of times smaller. With nested mixtures, K is confounded with which languages are added. The K-law has 7
   parameters; with the `smoke` preset's two K > 1 mixtures at one shape, φ and α are barely identified, and
   the iso-loss numbers derived from them are not meaningful.
+- **A negative penalty is not a contradiction.** In the committed cpu build, models with K languages reach
+  a *lower* target loss than K = 1 at equal target tokens, and ψ comes out strongly negative. The mixtures
+  are short runs of tiny models. There, other languages act as extra data (chapter 04 shows the same thing
+  as BTS > 0 for every pair). The curse is a capacity effect of models trained long enough to run out of
+  shared things to learn. This miniature does not reach that regime, so only the φ > 0 sign (more
+  languages cost capacity) can be compared with the paper.
 - As reviewer R1 notes, the paper never trains at the (N, D) its rule recommends, and neither do we. The
   rule is a prediction of the fitted law, not a measurement.
 """),
