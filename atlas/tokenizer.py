@@ -184,11 +184,9 @@ def _fit_characters(sentences: list[str], coverage: float, char_budget: int) -> 
     (at encoding time they are spelt as UTF-8 bytes with ``byte_fallback``). Returns the (possibly) filtered
     sentences and the share of training characters whose character kept its own piece.
     """
-    counts: dict[str, int] = {}
-    for s in sentences:
-        for ch in s:
-            if not ch.isspace():
-                counts[ch] = counts.get(ch, 0) + 1
+    from collections import Counter
+
+    counts = {ch: n for ch, n in Counter("".join(sentences)).items() if not ch.isspace()}  # C-speed counting
     ranked = sorted(counts, key=lambda c: (-counts[c], c))
     freq = np.array([counts[c] for c in ranked], dtype=np.float64)
     cum = np.cumsum(freq) / max(freq.sum(), 1.0)

@@ -66,7 +66,9 @@ md(r"""
 ## Vocabularies
 
 One multilingual vocabulary over the preset's languages (languages sampled with temperature $T$ over their
-training characters) and one monolingual vocabulary per language, all trained on training verses only. The
+training characters) and a monolingual vocabulary for each language that the preset's `monolingual` experiment
+trains with one (every other run uses the multilingual vocabulary, so no other monolingual vocabulary is
+trained), all trained on training verses only. The
 paper's 64,000 pieces cannot be afforded by models with a few thousand parameters per layer, so the sizes are
 scaled down. SentencePiece gives every character needed for the coverage target its own piece; at a miniature
 size that would spend the whole vocabulary on Chinese and Japanese characters, so characters beyond half the
