@@ -36,7 +36,7 @@ class ChapterParamError(ValueError):
     """A bad chapter parameter (evaluation set, loss column, start count)."""
 
 
-def validate_params(eval_set: str, loss: str, n_starts: int = 4) -> None:
+def validate_params(eval_set: str, loss: str, n_starts: int = 4, n_jobs: int = 1) -> None:
     """Check a scaling chapter's parameters before any work.
 
     ``loss`` must be ``loss`` (cross-entropy): the laws are fitted in log space and our vocabulary-insensitive
@@ -51,6 +51,8 @@ def validate_params(eval_set: str, loss: str, n_starts: int = 4) -> None:
         )
     if isinstance(n_starts, bool) or not isinstance(n_starts, int) or n_starts < 1:
         raise ChapterParamError(f"n_starts must be a positive integer, got {n_starts!r}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ChapterParamError(f"n_jobs must be a positive integer (processes per fit), got {n_jobs!r}")
 
 
 def have_runs(preset: str, experiment: str | None = None) -> bool:

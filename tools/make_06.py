@@ -47,7 +47,8 @@ paper's languages where we have them. The same fit is one command:
 preset = "smoke"
 eval_set = "bible"   # bible (held-out books) or flores (FLORES-200 devtest)
 loss = "loss"        # cross-entropy, nats/token
-n_starts = 4         # grid points optimised per fit (the full start grid is always screened)
+n_starts = 2         # grid points optimised per fit (the full start grid is always screened); more = slower
+n_jobs = 2           # processes per fit (its starts run in parallel); 1 = sequential
 n_boot = 20          # bootstrap replicates for the full ATLAS fit of one language; 0 skips it
 seed = 0
 """),
@@ -63,7 +64,7 @@ from atlas import fit as F, languages, scaling_report as R, scaling_table as T, 
 from atlas.params import validate_notebook_params
 
 cfg, _ = validate_notebook_params(preset, seed=seed)
-R.validate_params(eval_set, loss, n_starts)
+R.validate_params(eval_set, loss, n_starts, n_jobs)
 sns.set_theme(style="whitegrid", context="notebook")
 have_runs = R.have_runs(preset)
 if have_runs:
@@ -89,7 +90,7 @@ A cell that cannot be scored shows NaN, and the long table below says why. Typic
 """),
     ("code", """
 if have_runs:
-    long, wide = R.table1(rows, n_starts=n_starts, seed=seed)
+    long, wide = R.table1(rows, n_starts=n_starts, n_jobs=n_jobs, seed=seed)
     comp = R.compare_table1(wide)
     side = comp.pivot_table(index=["setting", "law"], columns="metric", values=["paper", "ours"], sort=False)
     display(side.round(2))
@@ -137,7 +138,7 @@ Both are scored on the random 20% split.
 """),
     ("code", """
 if have_runs:
-    lam = R.lambda_ablation(rows, n_starts=n_starts, seed=seed)
+    lam = R.lambda_ablation(rows, n_starts=n_starts, n_jobs=n_jobs, seed=seed)
     if len(lam):
         display(lam.pivot_table(index="eval_lang", columns="law", values="r2").round(3))
 """),
@@ -152,7 +153,7 @@ if have_runs and n_boot > 0:
     multi = T.setting_rows(rows, "multi")
     target = R.paper_languages(multi, "multi")[0]
     design = T.atlas_design(multi, target)
-    base = F.fit("atlas", design, n_starts=n_starts)
+    base = F.fit("atlas", design, n_starts=n_starts, n_jobs=n_jobs)
     display(Markdown(f"**{languages.get(target).name}**: {base.n_points} points, status `{base.status}` "
                      f"({base.message}); {base.n_converged}/{base.n_starts} starts converged, {base.n_at_best} at the best "
                      f"objective; best start {dict((k, round(v, 3)) for k, v in base.best_start.items())}; "
