@@ -52,7 +52,7 @@ def validate_params(eval_set: str, loss: str, n_starts: int = 4, n_jobs: int = 1
     if isinstance(n_starts, bool) or not isinstance(n_starts, int) or n_starts < 1:
         raise ChapterParamError(f"n_starts must be a positive integer, got {n_starts!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ChapterParamError(f"n_jobs must be a positive integer (processes per fit), got {n_jobs!r}")
+        raise ChapterParamError(f"n_jobs must be a positive integer (processes for the fits), got {n_jobs!r}")
 
 
 def have_runs(preset: str, experiment: str | None = None) -> bool:

@@ -295,6 +295,17 @@ def law_columns(law: str) -> dict[str, str]:
     return dict(LAW_COLUMNS.get(get_law(law).name, {}))
 
 
+def _heldout_job(args: tuple) -> tuple[str, Any]:
+    """One (law, language) of :func:`heldout_by_language`: ("ok", frame) or ("failed", message)."""
+    from atlas import fit as F
+
+    law, design, splits, fit_kw = args
+    try:
+        return "ok", F.heldout_r2(law, design, splits=splits, columns=law_columns(law), **fit_kw)
+    except F.FitDataError as exc:
+        return "failed", str(exc)
+
+
 def heldout_by_language(
     rows: pd.DataFrame,
     laws: Sequence[str],
@@ -303,6 +314,7 @@ def heldout_by_language(
     splits: Sequence[str] | None = None,
     k_t: int = 3,
     progress: bool = False,
+    n_jobs: int = 1,
     **fit_kw: Any,
 ) -> pd.DataFrame:
     """Held-out R^2 (on loss) of every law, per target language, on the paper's splits.
@@ -310,33 +322,44 @@ def heldout_by_language(
     ``rows``: fit rows (:func:`fit_rows`). Each language's rows get ATLAS's transfer columns
     (:func:`atlas_design`, K_t from co-sampling in ``rows``). Long table: ``law, eval_lang, split, metric,
     n_train, n_test, r2, status, reason`` -- failed and unscorable fits included, never dropped.
+    ``n_jobs > 1`` runs the (language, law) fits in that many forked processes; the results do not depend
+    on it (every fit is deterministic).
     """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
     from tqdm import tqdm
 
     from atlas import fit as F
 
     splits = list(splits or F.SPLITS)
     languages = list(languages or sorted(rows["eval_lang"].unique()))
-    out = []
+    designs: dict[str, pd.DataFrame | str] = {}
+    for lang in languages:
+        try:
+            designs[lang] = atlas_design(rows, lang, k_t=k_t)
+        except ScalingTableError as exc:
+            designs[lang] = str(exc)
     jobs = [(lang, law) for lang in languages for law in laws]
-    design_cache: dict[str, pd.DataFrame | str] = {}
-    for lang, law in tqdm(jobs, desc="held-out fits", disable=not progress):
-        if lang not in design_cache:
-            try:
-                design_cache[lang] = atlas_design(rows, lang, k_t=k_t)
-            except ScalingTableError as exc:
-                design_cache[lang] = str(exc)
-        design = design_cache[lang]
+    todo = [(law, designs[lang], splits, fit_kw) for lang, law in jobs if not isinstance(designs[lang], str)]
+    if n_jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=mp.get_context("fork")) as pool:
+            done = list(tqdm(pool.map(_heldout_job, todo), total=len(todo), desc="held-out fits", disable=not progress))
+    else:
+        done = [_heldout_job(a) for a in tqdm(todo, desc="held-out fits", disable=not progress)]
+    results = iter(done)
+    out = []
+    for lang, law in jobs:
+        design = designs[lang]
         head = {"law": law, "eval_lang": lang}
         if isinstance(design, str):
             out.extend({**head, "split": s, "metric": F.SPLIT_TITLES[s], "n_train": 0, "n_test": 0, "r2": np.nan,
                         "status": "failed", "reason": design} for s in splits)
             continue
-        try:
-            h = F.heldout_r2(law, design, splits=splits, columns=law_columns(law), **fit_kw)
-        except F.FitDataError as exc:
+        status, h = next(results)
+        if status == "failed":
             out.extend({**head, "split": s, "metric": F.SPLIT_TITLES[s], "n_train": len(design), "n_test": 0,
-                        "r2": np.nan, "status": "failed", "reason": str(exc)} for s in splits)
+                        "r2": np.nan, "status": "failed", "reason": h} for s in splits)
             continue
         for r in h.to_dict("records"):
             out.append({**head, **{k: r.get(k) for k in ("split", "metric", "n_train", "n_test", "r2", "status", "reason")}})

@@ -159,6 +159,8 @@ def test_heldout_by_language_keeps_every_law_language_split(runs):
     assert (wide.filter(like="n_scored") <= 1).all().all()  # at most eng was scored
     assert law_columns("atlas-other") == {"D_other": "D_other_all", "U_other": "U_other_all"}
     assert law_columns("atlas") == {}
+    parallel = heldout_by_language(multi, ["csl", "atlas-other"], languages=["eng", "deu"], n_starts=1, n_jobs=2)
+    pd.testing.assert_frame_equal(parallel, long)  # forked workers give the same table, in the same order
 
 
 def test_heldout_by_language_scores_a_planted_law():

@@ -31,7 +31,7 @@ and the sampling weights that temperature sampling and UniMax assign.
 
 code('''
 preset = "smoke"     # smoke | cpu | ...: the preset whose data settings are shown
-languages = None     # None means the preset languages; otherwise a list of codes such as en, fr, zh
+languages = None     # None means the preset languages, else a list of codes such as en, fr, zh
 ''', metadata={"tags": ["parameters"]})
 
 code('''
