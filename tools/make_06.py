@@ -187,8 +187,8 @@ with pd.option_context("display.max_colwidth", 110):
   preset has. Its `smoke` numbers prove only that the pipeline runs.
 - **Extrapolation cells depend on the optimiser's starts.** The book runs 2 starts per fit to keep the build
   within minutes. On the cpu runs, going from 4 starts to 2 moved a few extrapolation cells (R²(N), R²(D),
-  R²(C) of the 3-7-parameter monolingual laws) by up to about 0.2 and left the rest unchanged to 0.01: with
-  so few points the objective has several minima. Use `-p n_starts 8` for a slower, steadier table.
+  R²(C)) by up to about 0.2 and left the random-split R² column unchanged: with so few points the objective
+  has several minima. Use `-p n_starts 8` for a slower, steadier table.
 - Our "other languages" source is one pooled source (`U_other` = summed unique tokens). The paper never
   defines $U_{other}$, so the ablation rows depend on that choice.
 """),
