@@ -9,6 +9,7 @@ PYTHON_SYS ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BOOK_STAMP := $(VENV)/.installed-book
 # The preset whose committed runs the book shows (runs/$(BOOK_PRESET)); tests use smoke.
 # auto = cpu when `python -m atlas grid status --preset cpu` is complete, else smoke (with a note saying so).
 BOOK_PRESET ?= auto
@@ -24,19 +25,25 @@ help:
 	@echo "make bench                      trainer throughput vs HF Llama, and MFU"
 	@echo "make clean                      remove the built book and caches (never runs/)"
 
-# pip finds torch==2.13.0 (CPU) on this machine's disk; elsewhere PyPI serves it.
-$(STAMP): pyproject.toml Makefile
+# pip finds torch==2.13.0 (CPU) on this machine's disk; elsewhere PyPI serves it. The book needs only the
+# package's own dependencies (installed without byte-compiling: modules compile on first import, which is
+# faster than compiling all of torch up front); tests, the benchmark and the hub loaders add the extras.
+$(BOOK_STAMP): pyproject.toml Makefile
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip setuptools wheel
+	$(PY) -m pip install -q --no-compile -e .
+	touch $@
+
+$(STAMP): $(BOOK_STAMP)
 	$(PY) -m pip install -q -e '.[test,bench,hub]'
 	touch $@
 
 setup: $(STAMP)
 
-book: $(STAMP)
+book: $(BOOK_STAMP)
 	$(PY) -m atlas.bookbuild --preset $(BOOK_PRESET)
 
-chapter: $(STAMP)
+chapter: $(BOOK_STAMP)
 	@test -n "$(NB)" || { echo "usage: make chapter NB=01_data_sampling"; exit 2; }
 	$(PY) -m atlas.bookbuild --preset $(BOOK_PRESET) --only $(NB)
 

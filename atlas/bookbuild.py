@@ -113,7 +113,7 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
                 done(nb, None, exc)
     else:
         # Longest chapters first keeps the cores busy to the end (06 fits every law; 01 tokenises the corpus).
-        order = sorted(body, key=lambda p: p.stem not in SLOW_CHAPTERS)
+        order = sorted(body, key=lambda p: SLOW_CHAPTERS.index(p.stem) if p.stem in SLOW_CHAPTERS else len(SLOW_CHAPTERS))
         with ProcessPoolExecutor(max_workers=min(jobs, len(body))) as pool:
             futures = {pool.submit(_execute_one, *args[nb]): nb for nb in order}
             for fut in as_completed(futures):
@@ -135,7 +135,7 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
 
 
 #: Chapters started first when several run at once (the slowest ones).
-SLOW_CHAPTERS = ("06_atlas_fits", "03_monolingual_scaling", "07_curse_of_multilinguality")
+SLOW_CHAPTERS = ("06_atlas_fits", "01_data_sampling", "03_monolingual_scaling", "07_curse_of_multilinguality")
 
 
 def build_html(root: Path, output: Path) -> Path:
