@@ -34,7 +34,7 @@ vocabulary-insensitive loss, by comparing measured compute frontiers.
 preset = "smoke"     # whose runs: runs/<preset>/
 eval_set = "bible"   # bible (held-out books) or flores (FLORES-200 devtest)
 loss = "loss"        # the fitted loss column (cross-entropy, nats/token)
-n_starts = 4         # grid points optimised per fit (the full start grid is always screened)
+n_starts = 2         # grid points optimised per fit (the whole start grid is screened first)
 """),
     ("code", """
 %matplotlib inline

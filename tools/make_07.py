@@ -35,7 +35,7 @@ same shape at the same target tokens.
 preset = "smoke"
 eval_set = "bible"   # bible (held-out books) or flores (FLORES-200 devtest)
 loss = "loss"        # cross-entropy, nats/token
-n_starts = 4         # grid points optimised per fit
+n_starts = 2         # grid points optimised per fit (the whole start grid is screened first)
 """),
     ("code", """
 %matplotlib inline
