@@ -176,7 +176,8 @@ display(top.head(12))
 ## Our matrix
 
 The same tests on the BTS matrix of this build's bilingual runs (`runs/<preset>/bilingual`, see the transfer
-matrix chapter), with the family coding given by the `family_coding` parameter.
+matrix chapter), with the family coding given by the `family_coding` parameter. The box plots set the four
+script x family cells of our matrix beside the same cells of the paper's 38x38.
 """),
     ("code", """
 ours_res = None
@@ -195,6 +196,23 @@ if bts.bilingual_available(preset):
                              "different_family_mean", "symmetry_r")]},
         index=["same script mean", "different script mean", "same family mean", "different family mean", "symmetry r"])
     display(summary.round(3))
+    both = []
+    for label, m in (("paper, Fig. C.2 (38x38)", paper_tables.transfer_matrix("38x38")), (f"ours ({preset})", ours)):
+        t = stats.tidy_pairs(m, family_coding)
+        t["matrix"] = label
+        t["cell"] = np.where(t["same_script"], "same script", "different script") + np.where(
+            t["same_family"], ", same family", ", different family")
+        both.append(t)
+    both = pd.concat(both, ignore_index=True)
+    order = ["same script, same family", "same script, different family", "different script, same family",
+             "different script, different family"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=False)
+    for ax, (label, t) in zip(axes, both.groupby("matrix", sort=False)):
+        sns.boxplot(data=t, x="score", y="cell", order=order, ax=ax, color="C0", fliersize=2)
+        ax.axvline(0, c="grey", lw=0.6)
+        ax.set(title=label, xlabel="transfer score (source -> target)", ylabel="")
+    plt.tight_layout()
+    plt.show()
     with pd.option_context("display.max_colwidth", 90, "display.float_format", "{:.3g}".format):
         display(stats.tests_table(ours_res))
     perm = ours_res["tests"]["script"]
