@@ -196,6 +196,12 @@ def test_scaling_chapters_report_gaps_as_not_testable(runs):
     comp = R.compare_table1(wide)
     assert len(comp) == 8 * 5 and set(comp["setting"]) == {"mono", "multi"}
     assert comp["paper"].notna().sum() == 37  # Table 1 as transcribed (no R2(M) in the mono block)
+    fresh = R.lambda_ablation(rows, n_starts=1)
+    reused = R.lambda_ablation(rows, n_starts=1, table1_long=long)  # atlas rows taken from Table 1's fits
+    assert len(fresh) and set(fresh["eval_lang"]) <= set(long.query("setting == 'multi' and law == 'atlas'")["eval_lang"])
+    key = ["eval_lang", "law"]
+    pd.testing.assert_frame_equal(reused.sort_values(key, ignore_index=True)[key + ["r2", "status"]],
+                                  fresh.sort_values(key, ignore_index=True)[key + ["r2", "status"]])
     v06 = R.chapter06_verdicts("fake", comp)
     v07 = R.chapter07_verdicts("fake", R.klaw_fits(rows, n_starts=1), relative_loss_increase(setting_rows(rows, "capacity")))
     v03 = R.chapter03_verdicts("fake", R.vocabulary_tax(build_table(PRESET, root=runs), "bible"), R.repetition_r2(rows))

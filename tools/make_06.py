@@ -138,7 +138,7 @@ Both are scored on the random 20% split.
 """),
     ("code", """
 if have_runs:
-    lam = R.lambda_ablation(rows, n_starts=n_starts, n_jobs=n_jobs, seed=seed)
+    lam = R.lambda_ablation(rows, n_starts=n_starts, n_jobs=n_jobs, seed=seed, table1_long=long)
     if len(lam):
         display(lam.pivot_table(index="eval_lang", columns="law", values="r2").round(3))
 """),
