@@ -49,6 +49,10 @@ def chapters(notebook_dir: Path | None = None) -> list[Path]:
     return [p for p in found if not p.name.startswith("00_")] + [p for p in found if p.name.startswith("00_")]
 
 
+#: Chapters started first when several run at once (the slowest ones).
+SLOW_CHAPTERS = ("06_atlas_fits", "01_data_sampling", "03_monolingual_scaling", "07_curse_of_multilinguality")
+
+
 def default_jobs() -> int:
     """Chapters executed at once: one per core, at most 4 (each chapter is one mostly single-threaded kernel)."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -105,12 +109,16 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
             tqdm.write(f"  {nb.stem}: FAILED ({type(exc).__name__}) -> {book_dir / nb.name}")
 
     args = {nb: (str(nb), str(book_dir / nb.name), preset, str(book_dir)) for nb in todo}
-    if jobs == 1 or len(body) <= 1:
-        for nb in body:
+
+    def one_by_one(nbs: list[Path]) -> None:
+        for nb in nbs:
             try:
                 done(nb, _execute_one(*args[nb]), None)
             except Exception as exc:  # noqa: BLE001 - reported below with every other failure
                 done(nb, None, exc)
+
+    if jobs == 1 or len(body) <= 1:
+        one_by_one(body)
     else:
         # Longest chapters first keeps the cores busy to the end (06 fits every law; 01 tokenises the corpus).
         order = sorted(body, key=lambda p: SLOW_CHAPTERS.index(p.stem) if p.stem in SLOW_CHAPTERS else len(SLOW_CHAPTERS))
@@ -120,11 +128,7 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
                 exc = fut.exception()
                 done(futures[fut], None if exc else fut.result(), exc)
     if not failed:
-        for nb in intro:
-            try:
-                done(nb, _execute_one(*args[nb]), None)
-            except Exception as exc:  # noqa: BLE001
-                done(nb, None, exc)
+        one_by_one(intro)
     bar.close()
     if failed:
         lines = [f"  {stem}: {getattr(exc, 'ename', type(exc).__name__)}: "
@@ -132,10 +136,6 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
         raise RuntimeError(f"{len(failed)} chapter(s) failed (executed notebooks in {book_dir}):\n"
                            + "\n".join(lines)) from next(iter(failed.values()))
     return [book_dir / nb.name for nb in todo]
-
-
-#: Chapters started first when several run at once (the slowest ones).
-SLOW_CHAPTERS = ("06_atlas_fits", "01_data_sampling", "03_monolingual_scaling", "07_curse_of_multilinguality")
 
 
 def build_html(root: Path, output: Path) -> Path:

@@ -255,6 +255,13 @@ def _directions(runs: list[dict[str, Any]], shape: str | None) -> list[tuple[dic
     return out
 
 
+def _cached_curve(cache: dict, run: dict, lang: str, eval_set: str, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_curve` of ``run`` on ``lang``, read once per ``cache`` (keyed by run id and language)."""
+    if (run["run_id"], lang) not in cache:
+        cache[(run["run_id"], lang)] = _curve(run["path"], lang, eval_set, loss)
+    return cache[(run["run_id"], lang)]
+
+
 def _score(r: dict, t: str, base: dict | None, d_mono: float | None, eval_set: str, loss: str,
            cache: dict | None = None) -> BTSResult:
     """BTS of one direction (the bilingual run ``r`` scored on ``t`` against ``base``)."""
@@ -268,11 +275,8 @@ def _score(r: dict, t: str, base: dict | None, d_mono: float | None, eval_set: s
                          f"({r['run_id']}: {r['status']}, {base['run_id']}: {base['status']})")
     dm = d_mono if d_mono is not None else default_d_mono(base["tokens"])
     cache = {} if cache is None else cache
-    for run in (base, r):
-        if (run["run_id"], t) not in cache:
-            cache[(run["run_id"], t)] = _curve(run["path"], t, eval_set, loss)
-    mt, ml = cache[(base["run_id"], t)]
-    bt, bl = cache[(r["run_id"], t)]
+    mt, ml = _cached_curve(cache, base, t, eval_set, loss)
+    bt, bl = _cached_curve(cache, r, t, eval_set, loss)
     if mt.size == 0 or bt.size == 0:
         return BTSResult(nan, nan, dm, f"no {eval_set!r} evaluations of {t} in "
                          f"{base['run_id'] if mt.size == 0 else r['run_id']}")
@@ -387,9 +391,7 @@ def bts_sweep(
         elif d_monos is not None:
             grid = list(d_monos)
         else:
-            if (base["run_id"], t) not in cache:
-                cache[(base["run_id"], t)] = _curve(base["path"], t, eval_set, loss)
-            tok = cache[(base["run_id"], t)][0]
+            tok = _cached_curve(cache, base, t, eval_set, loss)[0]
             first = float(tok[tok > 0].min()) if (tok > 0).any() else 0.0
             grid = sweep_d_monos(base["tokens"], first)
         for dm in grid:
@@ -632,15 +634,14 @@ def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.Da
     return out
 
 
-def _longest(sweep: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+def _longest(sweep: pd.DataFrame, preset: str) -> tuple[pd.DataFrame, str]:
     """The sweep rows to judge training length on: the longer-trained pairs at their longest budget, or (when
     no pair was trained at two budgets) every direction of the matrix."""
     long = training_length_pairs(sweep)
     if len(long):
         top = long.groupby(["source", "target", "shape"])["budget"].transform("max")
         return long[long["budget"] == top], "the pairs trained at 2 budgets, at the longer one"
-    runs = sweep.drop_duplicates("run_id").groupby(["shape", "budget"]).size()
-    shape, budget = runs.idxmax()
+    shape, budget = _main_group(sweep, preset)
     return sweep[(sweep["shape"] == shape) & (sweep["budget"] == budget)], "every direction of the matrix"
 
 
@@ -651,7 +652,7 @@ def _training_verdicts(preset: str, sweep: pd.DataFrame | None) -> list:
     none = "this preset has no finished bilingual runs"
     out = []
     claim, paper = "Transfer scores fall as training tokens grow", "Score ~ 0.39 - 1.31 D (D in 1e11 tokens)"
-    rows, which = _longest(sweep) if sweep is not None and len(sweep) else (pd.DataFrame(), "")
+    rows, which = _longest(sweep, preset) if sweep is not None and len(sweep) else (pd.DataFrame(), "")
     trend = training_trend(rows) if len(rows) else pd.DataFrame()
     trend = trend[np.isfinite(trend["slope_per_doubling"])] if len(trend) else trend
     if len(trend) == 0:

@@ -606,7 +606,7 @@ def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Pat
             with contextlib.suppress(Exception):
                 wall = float(records.read_json(d / records.SUMMARY).get("wall_seconds", float("nan")))
             with contextlib.suppress(Exception):
-                env = records.read_json(d / "env.json")
+                env = records.read_json(d / records.ENV)
                 device = env.get("cuda") or f"{env.get('device', '?')} x{env.get('cpu_count', '?')}"
         rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "status": status, "path": str(d),
                      "wall_seconds": wall, "device": device})

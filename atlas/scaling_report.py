@@ -249,9 +249,9 @@ def lambda_ablation(rows: pd.DataFrame, *, languages: list[str] | None = None, t
         known = known.drop(columns="setting")
     if len(known) and set(known["eval_lang"]) == set(langs):
         fresh = heldout_by_language(srows, ["atlas-perlam"], languages=langs, splits=["random"], **fit_kw)
-        out = pd.concat([known, fresh], ignore_index=True)
-        return out.sort_values(["eval_lang", "law"], key=lambda c: c.map({l: i for i, l in enumerate(langs)})
-                               if c.name == "eval_lang" else c, kind="stable", ignore_index=True)
+        order = {lang: i for i, lang in enumerate(langs)}  # language-major, atlas before atlas-perlam, as fitted
+        return pd.concat([known, fresh], ignore_index=True).sort_values(
+            "eval_lang", key=lambda c: c.map(order), kind="stable", ignore_index=True)
     return heldout_by_language(srows, ["atlas", "atlas-perlam"], languages=langs, splits=["random"], **fit_kw)
 
 
