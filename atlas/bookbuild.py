@@ -58,6 +58,14 @@ def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def check_jobs(jobs: int | None) -> int:
+    """``jobs`` chapters at once (``None``: :func:`default_jobs`); anything below 1 is refused."""
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}: must be a positive number of chapters to execute at once")
+    return jobs
+
+
 def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
     """Execute one chapter with papermill; returns its wall time in seconds (runs in a worker process)."""
     import papermill as pm
@@ -79,9 +87,7 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     load_preset(preset)  # fail before any work on a bad preset
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise ValueError(f"jobs={jobs}: must be a positive number of chapters to execute at once")
+    jobs = check_jobs(jobs)
     book_dir = Path(book_dir)
     book_dir.mkdir(parents=True, exist_ok=True)
     todo = chapters(notebook_dir)
@@ -161,6 +167,8 @@ def stage_sources(staging: Path) -> Path:
 
 def build(preset: str, root: Path | None = None, jobs: int | None = None) -> Path:
     """Execute every chapter and build the HTML. ``root`` defaults to the repository (HTML in book/_build)."""
+    load_preset(preset)  # bad input fails before the sources are staged
+    check_jobs(jobs)
     if root is None:
         root = REPO_ROOT
     else:

@@ -50,3 +50,6 @@ def test_bad_jobs_is_refused_before_work(tmp_path: Path, jobs: int):
     with pytest.raises(ValueError, match=f"jobs={jobs}"):
         bookbuild.execute_chapters("smoke", tmp_path / "book", jobs=jobs)
     assert not (tmp_path / "book").exists()
+    with pytest.raises(ValueError, match=f"jobs={jobs}"):
+        bookbuild.build("smoke", tmp_path / "staged", jobs=jobs)
+    assert not (tmp_path / "staged").exists()  # nothing staged before the check
