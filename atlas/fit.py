@@ -23,7 +23,6 @@ the column and the row before any work starts.
 
 from __future__ import annotations
 
-import itertools
 import time
 import warnings as _warnings
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import lmfit
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize as scipy_minimize
 
 try:  # tiny matrices: multithreaded BLAS only adds contention (10x slower L-BFGS-B on a busy machine)
     from threadpoolctl import threadpool_limits
@@ -46,6 +46,8 @@ LBFGS_FTOL = 1e-11
 LBFGS_GTOL = 1e-8
 SPLITS = ("random", "N", "D", "C", "M")
 SPLIT_TITLES = {"random": "R2", "N": "R2(N)", "D": "R2(D)", "C": "R2(C)", "M": "R2(M)"}
+ENGINES = ("direct", "lmfit")  # how each start is optimised (same algorithm, same result; see fit())
+_LMFIT_TINY = 1e-15  # lmfit.lineshapes.tiny: a start's internal value below this is set to 0 (as lmfit does)
 _SCREEN_CELLS = 2_000_000  # grid points x data points evaluated per vectorised chunk
 
 
@@ -187,6 +189,7 @@ class _Problem:
         self.free = [n for n in law.names if n not in self.fixed and n not in self.tie]
         self.lower = np.array([law.param(n).lower for n in self.free])
         self.upper = np.array([law.param(n).upper for n in self.free])
+        self._index = {n: j for j, n in enumerate(self.free)}
 
     def full(self, theta_free: np.ndarray) -> dict[str, Any]:
         """Free vector (or matrix: starts x free) -> every internal parameter (columns broadcast)."""
@@ -201,17 +204,20 @@ class _Problem:
         return out
 
     def value_grad(self, theta_free: np.ndarray) -> tuple[float, np.ndarray]:
+        # the optimiser's inner loop (a few hundred points): method calls instead of numpy's Python
+        # wrappers (np.sum, np.clip), same arithmetic
         p = self.full(theta_free)
         logl, g = self.law.fn(p, self.X, True)
         r = logl - self.logy
-        f = float(np.sum(huber(r, self.delta))) / self.delta
-        psi = np.clip(r, -self.delta, self.delta) / self.delta
+        delta = self.delta
+        f = float(huber(r, delta).sum()) / delta
+        psi = np.minimum(np.maximum(r, -delta), delta) / delta
         grad = np.zeros(len(self.free))
-        index = {n: j for j, n in enumerate(self.free)}
+        index = self._index
         for name, d in g.items():
-            target = self.tie.get(name, name)
-            if target in index:
-                grad[index[target]] += float(np.sum(psi * d))
+            j = index.get(self.tie.get(name, name))
+            if j is not None:
+                grad[j] += float((psi * d).sum())
         return f, grad
 
     def values(self, thetas: np.ndarray) -> np.ndarray:
@@ -326,15 +332,15 @@ def start_grid(law: str | Law, free: Sequence[str] | None = None, grid: Mapping[
         vals = override.get(key[0], p.grid)
         span = p.upper - p.lower
         axes.append([(key, min(max(v, p.lower + 1e-6 * span), p.upper - 1e-6 * span)) for v in vals])
+    # Cartesian product in itertools.product order (last axis fastest), one column per axis
+    mesh = np.meshgrid(*[np.array([v for _, v in axis], dtype=np.float64) for axis in axes], indexing="ij")
+    combos = np.stack([m.ravel() for m in mesh], axis=1) if axes else np.empty((1, 0))
+    out = np.empty((len(combos), len(free)), dtype=np.float64)
     index = {n: j for j, n in enumerate(free)}
-    rows = []
-    for combo in itertools.product(*axes):
-        row = np.empty(len(free))
-        for key, v in combo:
-            for n in key:
-                row[index[n]] = v
-        rows.append(row)
-    return np.array(rows, dtype=np.float64).reshape(-1, len(free))
+    for col, axis in enumerate(axes):
+        for n in axis[0][0]:
+            out[:, index[n]] = combos[:, col]
+    return out
 
 
 def fit(
@@ -355,6 +361,7 @@ def fit(
     n_jobs: int = 1,
     validate: bool = True,
     source: str = "data",
+    engine: str = "direct",
 ) -> FitResult:
     """Fit ``law`` to the rows of ``data`` (columns per :mod:`atlas.laws`; ``columns`` renames law->data).
 
@@ -366,7 +373,12 @@ def fit(
     * ``n_jobs``: optimise starts in this many forked worker processes (Linux/macOS; default 1).
     * ``fixed``: parameters held at a value (public or internal names); ``tie``: ``{"beta": "alpha"}``
       makes beta equal alpha (as in Muennighoff et al.'s published fit).
+    * ``engine``: ``"direct"`` (default) runs SciPy's L-BFGS-B on lmfit's bounded-parameter transform
+      without lmfit's per-call bookkeeping; ``"lmfit"`` goes through ``lmfit.Minimizer``. Both take the
+      same steps and return bit-identical fits (a test checks it); ``direct`` is ~1.5x faster.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     t0 = time.perf_counter()
     law = get_law(law)
     columns = dict(columns or {})
@@ -419,7 +431,7 @@ def fit(
     # --- optimise every start with lmfit L-BFGS-B -------------------------------------------------------
     finals: list[tuple[float, np.ndarray, bool, int]] = []
     errors: list[str] = []
-    for i, out in enumerate(_optimise_all(prob, cand, max_nfev, n_jobs)):
+    for i, out in enumerate(_optimise_all(prob, cand, max_nfev, n_jobs, engine)):
         if isinstance(out, str):
             errors.append(f"start {i}: {out}")
         elif np.isfinite(out[0]):
@@ -460,20 +472,20 @@ def fit(
     )
 
 
-_WORKER_PROBLEM: tuple[_Problem, list[np.ndarray], int] | None = None
+_WORKER_PROBLEM: tuple[_Problem, list[np.ndarray], int, str] | None = None
 
 
-def _one_start(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np.ndarray, bool] | str:
+def _one_start(prob: _Problem, x0: np.ndarray, max_nfev: int, engine: str = "direct") -> tuple[float, np.ndarray, bool] | str:
     try:
-        return _run_lmfit(prob, x0, max_nfev)
+        return (_run_lmfit if engine == "lmfit" else _run_direct)(prob, x0, max_nfev)
     except Exception as exc:  # numerical failure of one start: recorded, the others go on
         return f"{type(exc).__name__}: {exc}"
 
 
 def _worker(i: int) -> tuple[float, np.ndarray, bool] | str:
-    prob, cand, max_nfev = _WORKER_PROBLEM  # type: ignore[misc]
+    prob, cand, max_nfev, engine = _WORKER_PROBLEM  # type: ignore[misc]
     with threadpool_limits(1) if threadpool_limits is not None else _nullcontext():
-        return _one_start(prob, cand[i], max_nfev)
+        return _one_start(prob, cand[i], max_nfev, engine)
 
 
 def _nullcontext():
@@ -482,21 +494,21 @@ def _nullcontext():
     return contextlib.nullcontext()
 
 
-def _optimise_all(prob: _Problem, cand: list[np.ndarray], max_nfev: int, n_jobs: int) -> list:
+def _optimise_all(prob: _Problem, cand: list[np.ndarray], max_nfev: int, n_jobs: int, engine: str = "direct") -> list:
     """Run L-BFGS-B from every start; in ``n_jobs`` forked processes when asked (results in start order)."""
     global _WORKER_PROBLEM
     if n_jobs > 1 and len(cand) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        _WORKER_PROBLEM = (prob, cand, max_nfev)  # inherited by the forked workers (closures do not pickle)
+        _WORKER_PROBLEM = (prob, cand, max_nfev, engine)  # inherited by the forked workers (closures do not pickle)
         try:
             with ProcessPoolExecutor(min(n_jobs, len(cand)), mp_context=mp.get_context("fork")) as pool:
                 return list(pool.map(_worker, range(len(cand))))
         finally:
             _WORKER_PROBLEM = None
     with threadpool_limits(1) if threadpool_limits is not None else _nullcontext():
-        return [_one_start(prob, x0, max_nfev) for x0 in cand]
+        return [_one_start(prob, x0, max_nfev, engine) for x0 in cand]
 
 
 def _run_lmfit(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np.ndarray, bool]:
@@ -529,6 +541,63 @@ def _run_lmfit(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np
     x = np.array([res.params[nm].value for nm in names])
     f, _ = prob.value_grad(x)
     ok = bool(getattr(res, "success", False)) and not getattr(res, "aborted", False)
+    return float(f), x, ok
+
+
+class _AbortFit(Exception):
+    """More objective evaluations than ``max_nfev`` (lmfit's AbortFitException, same bookkeeping)."""
+
+
+def _run_direct(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, np.ndarray, bool]:
+    """One L-BFGS-B run from ``x0``: exactly what :func:`_run_lmfit` does, minus lmfit's per-call overhead.
+
+    lmfit maps each bounded parameter to an unbounded internal value (Minuit's transform,
+    ``x = lo + (sin(t) + 1) (hi - lo) / 2``), runs SciPy's L-BFGS-B on ``t`` with the gradient scaled by
+    ``dx/dt = cos(t) (hi - lo) / 2``, counts objective evaluations and aborts past ``max_nfev`` keeping the
+    last point. The same arithmetic in the same order is done here on arrays, so the optimiser sees
+    bit-identical values and takes the same steps (``tests/test_fit.py`` compares the two engines).
+    """
+    lo, hi = prob.lower, prob.upper
+    width = hi - lo
+    t0 = np.arcsin(2 * (np.clip(np.asarray(x0, float), lo, hi) - lo) / width - 1)
+    t0 = np.where(np.abs(t0) < _LMFIT_TINY, 0.0, t0)
+    state = {"nfev": 0, "t": t0}
+    cache: dict[str, Any] = {}
+
+    def external(t: np.ndarray) -> np.ndarray:
+        return np.clip(lo + (np.sin(t) + 1) * width / 2.0, lo, hi)
+
+    def evaluate(t: np.ndarray) -> tuple[float, np.ndarray]:
+        x = external(t)
+        key = x.tobytes()
+        if cache.get("key") != key:
+            with np.errstate(all="ignore"):
+                f, g = prob.value_grad(x)
+            if not np.isfinite(f) or not np.all(np.isfinite(g)):
+                f, g = 1e30, np.zeros_like(x)
+            cache.update(key=key, f=f, g=g)
+        return cache["f"], cache["g"]
+
+    def fun(t: np.ndarray) -> float:
+        state["nfev"] += 1
+        state["t"] = t
+        if state["nfev"] > max_nfev:
+            raise _AbortFit
+        return evaluate(t)[0]
+
+    def jac(t: np.ndarray) -> np.ndarray:
+        return evaluate(t)[1] * (np.cos(t) * width / 2.0)
+
+    options = {"maxiter": max_nfev, "ftol": LBFGS_FTOL, "gtol": LBFGS_GTOL, "maxcor": 10}
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            res = scipy_minimize(fun, t0, method="L-BFGS-B", jac=jac, options=options)
+        t_end, ok = np.atleast_1d(res.x), bool(res.success)
+    except _AbortFit:
+        t_end, ok = state["t"], False
+    x = external(np.asarray(t_end, float))
+    f, _ = prob.value_grad(x)
     return float(f), x, ok
 
 

@@ -36,7 +36,7 @@ so one generic optimiser (:mod:`atlas.fit`) serves them all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -169,12 +169,16 @@ class Law:
 # building blocks
 
 
-def lse3(x: Array, y: Array, z: Array) -> tuple[Array, tuple[Array, Array, Array]]:
-    """``log(e^x + e^y + e^z)`` (broadcast) and the softmax weights (its partial derivatives)."""
-    x, y, z = np.broadcast_arrays(x, y, z)
-    m = np.maximum(np.maximum(x, y), z)
+def lse3(x: Array, y: Array, z: Array, weights: bool = True) -> tuple[Array, tuple[Array, Array, Array] | None]:
+    """``log(e^x + e^y + e^z)`` (broadcast) and the softmax weights (its partial derivatives).
+
+    ``weights=False`` skips the weights (``None``): grid screening needs only the value.
+    """
+    m = np.maximum(np.maximum(x, y), z)  # broadcast shape: every output below has it
     ex, ey, ez = np.exp(x - m), np.exp(y - m), np.exp(z - m)
     s = ex + ey + ez
+    if not weights:
+        return m + np.log(s), None
     return m + np.log(s), (ex / s, ey / s, ez / s)
 
 
@@ -265,13 +269,18 @@ def _base_params() -> tuple[Param, ...]:
     )
 
 
-def _chinchilla(p: Mapping[str, Any], lnN: Array, lnD: Array, grad: bool, extra_u=0.0, extra_v=0.0):
-    """Shared core: ``log L = LSE(e, a - alpha lnN + extra_u, b - beta lnD + extra_v)``."""
-    u = p["a"] - p["alpha"] * lnN + extra_u
-    v = p["b"] - p["beta"] * lnD + extra_v
-    logl, (wE, wN, wD) = lse3(p["e"], u, v)
+def _chinchilla(p: Mapping[str, Any], lnN: Array, lnD: Array, grad: bool, extra_u=None, extra_v=None):
+    """Shared core: ``log L = LSE(e, a - alpha lnN + extra_u, b - beta lnD + extra_v)`` (extras optional)."""
+    u = p["a"] - p["alpha"] * lnN
+    v = p["b"] - p["beta"] * lnD
+    if extra_u is not None:
+        u = u + extra_u
+    if extra_v is not None:
+        v = v + extra_v
+    logl, w = lse3(p["e"], u, v, weights=grad)
     if not grad:
         return logl, None, None
+    wE, wN, wD = w
     g = {"e": wE, "a": wN, "alpha": -wN * lnN, "b": wD, "beta": -wD * lnD}
     return logl, g, (wE, wN, wD)
 
@@ -372,6 +381,22 @@ def _atlas_prepare(c: dict[str, Array]) -> dict[str, Any]:
     return X
 
 
+def _distinct_rows(p: Mapping[str, Any], keys: Sequence[str]) -> tuple[dict[str, Array], Array] | None:
+    """For a column of start values (grid screening): the distinct rows of ``p[keys]`` and the inverse map.
+
+    ``None`` when ``p`` holds one parameter vector or every row is distinct (nothing to share).
+    """
+    cols = [np.asarray(p[k], dtype=np.float64) for k in keys]
+    rows = max((c.shape[0] for c in cols if c.ndim == 2), default=1)
+    if rows <= 1:
+        return None
+    stacked = np.column_stack([np.broadcast_to(c, (rows, 1))[:, 0] if c.ndim == 2 else np.full(rows, float(c)) for c in cols])
+    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    if len(uniq) == rows:
+        return None
+    return {k: uniq[:, j : j + 1] for j, k in enumerate(keys)}, inverse.reshape(-1)
+
+
 def _make_atlas(other: bool, transfer: bool, per_term_lambda: bool):
     """ATLAS Eqs. 1-3 with the chosen terms of Eq. 2 (and shared or per-term lambda)."""
 
@@ -380,12 +405,15 @@ def _make_atlas(other: bool, transfer: bool, per_term_lambda: bool):
             return "loglam"
         return {"t": "loglam_t", "k": "loglam_k", "o": "loglam_o"}[term]
 
-    def fn(p, X, grad):
-        terms = [("t", "D", "U", None)]
-        if transfer:
-            terms += [("k", f"D_{s}", f"U_{s}", f"tau_{s}") for s in TRANSFER_SLOTS]
-        if other:
-            terms += [("o", "D_other", "U_other", "tau_other")]
+    terms = [("t", "D", "U", None)]
+    if transfer:
+        terms += [("k", f"D_{s}", f"U_{s}", f"tau_{s}") for s in TRANSFER_SLOTS]
+    if other:
+        terms += [("o", "D_other", "U_other", "tau_other")]
+    deff_keys = tuple(dict.fromkeys([lam_of(None, t[0]) for t in terms] + [t[3] for t in terms if t[3]]))
+
+    def effective(p, X, grad):
+        """``ln D_eff`` (Eq. 2, floored at one token) and what the gradient needs."""
         deff = 0.0
         parts = []
         for term, dcol, ucol, tau in terms:
@@ -398,7 +426,17 @@ def _make_atlas(other: bool, transfer: bool, per_term_lambda: bool):
         # D_eff < 1 token is meaningless (negative tau can push it there): floor at one token
         floor = deff < 1.0
         deff_c = np.where(floor, 1.0, deff)
-        lnD = np.log(deff_c)
+        return np.log(deff_c), floor, deff_c, parts
+
+    def fn(p, X, grad):
+        if not grad:  # grid screening: D_eff depends on lambda and tau only, a few distinct rows of the grid
+            shared = _distinct_rows(p, deff_keys)
+            if shared is not None:
+                q, inverse = shared
+                lnD = effective(q, X, False)[0][inverse]  # same per-element arithmetic, once per distinct row
+                logl, _, _ = _chinchilla(p, X["lnN"], lnD, False)
+                return logl, None
+        lnD, floor, deff_c, parts = effective(p, X, grad)
         logl, g, w3 = _chinchilla(p, X["lnN"], lnD, grad)
         if not grad:
             return logl, None

@@ -80,6 +80,39 @@ def test_start_grid_respects_bounds_groups_and_overrides():
     assert np.allclose(G2[:, law.names.index("loglam")], np.log(0.1))
 
 
+def test_start_grid_is_the_cartesian_product_in_order():
+    """Rows come in itertools.product order (last axis fastest): the screen's stable sort relies on it."""
+    import itertools
+
+    law = get_law("atlas")
+    free = [n for n in law.names if not n.startswith("tau_k")] + ["tau_k1", "tau_k2", "tau_k3"]
+    G = start_grid(law, free=free, grid={"alpha": [0.3, 0.6]})
+    axes = [[(p, v) for v in ((0.3, 0.6) if p == "alpha" else law.param(p).grid)] for p in free[:-3]]
+    axes.append([("tau_k", v) for v in law.param("tau_k1").grid])
+    want = []
+    for combo in itertools.product(*axes):
+        row = dict(combo)
+        want.append([row.get(n, row.get("tau_k")) for n in free])
+    span = law.upper - law.lower
+    lo = np.array([law.param(n).lower for n in free]) + 1e-6 * np.array([span[law.names.index(n)] for n in free])
+    assert np.array_equal(G, np.maximum(np.array(want), lo))
+
+
+@pytest.mark.parametrize("law_name", ["atlas", "dcsl", "msl"])
+def test_direct_engine_is_bit_identical_to_lmfit(law_name):
+    """The default engine replays lmfit's bounded L-BFGS-B exactly, so fits do not depend on the engine."""
+    data = synthetic(law_name, n=120, seed=3)
+    fast = fit(law_name, data, n_starts=2)
+    slow = fit(law_name, data, n_starts=2, engine="lmfit")
+    assert fast.internal == slow.internal and fast.objective == slow.objective
+    assert (fast.n_converged, fast.n_at_best) == (slow.n_converged, slow.n_at_best)
+    capped = fit(law_name, data, n_starts=1, max_nfev=15)  # lmfit aborts past max_nfev and keeps its last point
+    assert capped.internal == fit(law_name, data, n_starts=1, max_nfev=15, engine="lmfit").internal
+    assert capped.n_converged == 0
+    with pytest.raises(ValueError, match="engine must be one of direct, lmfit, got 'scipy'"):
+        fit(law_name, data, engine="scipy")
+
+
 # ---- held-out splits ----------------------------------------------------------------------------------------
 
 def test_heldout_split_definitions():
