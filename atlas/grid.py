@@ -56,10 +56,10 @@ import pandas as pd
 
 from atlas import languages as L
 from atlas import records
-from atlas.model import Shape, flops_per_token, param_count
 from atlas.paths import cache_dir, runs_dir
 from atlas.presets import PresetError, load_preset
-from atlas.train import eval_steps, spec_hash, train_settings
+from atlas.shapes import Shape, flops_per_token, param_count
+from atlas.train_config import eval_steps, spec_hash, train_settings
 
 EXPERIMENTS = ("monolingual", "bilingual", "capacity", "unimax", "finetune")
 _KEYS = {
@@ -787,7 +787,7 @@ def shape_table(preset: str | dict[str, Any]) -> pd.DataFrame:
 
 def paper_shape_table() -> pd.DataFrame:
     """Table B.3 with our formula's count and the share of embedding parameters (V = 64,512)."""
-    from atlas.model import PAPER_VOCAB
+    from atlas.shapes import PAPER_VOCAB
     from atlas.paper_tables import model_grid_table_b3
 
     t = model_grid_table_b3().copy()

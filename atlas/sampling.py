@@ -22,6 +22,7 @@ Units: token counts are tokenizer tokens (SentencePiece pieces, EOS included); `
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
 import zlib
@@ -236,7 +237,7 @@ def encoded_bible(tokenizer: "Tokenizer", lang: str) -> EncodedBible:
         ids = tokenizer.encode(frame["text"].tolist())
         lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-        tokens = np.fromiter((t for seq in ids for t in seq), dtype=np.int32, count=int(offsets[-1]))
+        tokens = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
         try:

@@ -55,6 +55,10 @@ _DEFAULTS = {
 UNK_ID, EOS_ID = 0, 1
 _N_SPECIAL = 2  # <unk>, </s>
 _MAX_CHAR_SHARE = 0.5  # at most this share of the non-special vocabulary is spent on single characters
+# SentencePiece's unigram EM sums per-thread statistics, so the trained model depends on the thread count
+# (1 and 2 threads give different cpu-preset vocabularies). Pinned, so every machine trains the vocabulary
+# the committed runs used (they were trained on 2 cores, with 2 threads).
+TRAIN_THREADS = 2
 
 
 class TokenizerError(ValueError):
@@ -236,7 +240,7 @@ def _train(sentences: list[str], settings: dict[str, Any], coverage: float) -> b
         hard_vocab_limit=False,
         max_sentence_length=1 << 16,
         shuffle_input_sentence=False,
-        num_threads=min(4, os.cpu_count() or 1),
+        num_threads=TRAIN_THREADS,
         minloglevel=2,
     )
     return model.getvalue()
