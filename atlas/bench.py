@@ -222,9 +222,11 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def bench_fit(points: int = 300, repeats: int = 3, seed: int = 5) -> dict[str, Any]:
-    """Seconds for the full ATLAS fit of ``points`` synthetic points vs a CSL fit of the same points.
+    """Seconds for the full ATLAS fit of ``points`` synthetic points: the default engine vs lmfit, and vs CSL.
 
-    Medians over ``repeats`` interleaved rounds in one process, so the ratio is robust to machine load.
+    Medians over ``repeats`` interleaved rounds in one process, so the ratios are robust to machine load.
+    ``engine_speedup`` = lmfit engine seconds / direct engine seconds on the same fit; ``identical`` says
+    whether both engines returned the same parameters bit for bit (they should).
     """
     import statistics
     import time
@@ -235,15 +237,20 @@ def bench_fit(points: int = 300, repeats: int = 3, seed: int = 5) -> dict[str, A
     if points < 20:
         raise ValueError(f"--points must be >= 20, got {points}")
     data = synthetic("atlas", n=points, seed=seed)
-    atlas_s, csl_s, converged = [], [], ""
+    atlas_s, lmfit_s, csl_s, converged, identical = [], [], [], "", True
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         res = fit("atlas", data)
         atlas_s.append(time.perf_counter() - t0)
         converged = f"{res.n_converged}/{res.n_starts}"
         t0 = time.perf_counter()
+        ref = fit("atlas", data, engine="lmfit")
+        lmfit_s.append(time.perf_counter() - t0)
+        identical = identical and ref.internal == res.internal
+        t0 = time.perf_counter()
         fit("csl", data)
         csl_s.append(time.perf_counter() - t0)
-    a, c = statistics.median(atlas_s), statistics.median(csl_s)
-    return {"points": points, "repeats": max(1, repeats), "atlas_seconds": a, "csl_seconds": c,
-            "ratio": a / c, "grid": res.n_grid, "converged": converged}
+    a, m, c = statistics.median(atlas_s), statistics.median(lmfit_s), statistics.median(csl_s)
+    return {"points": points, "repeats": max(1, repeats), "atlas_seconds": a, "atlas_lmfit_seconds": m,
+            "engine_speedup": m / a, "identical": identical, "csl_seconds": c, "ratio": a / c,
+            "grid": res.n_grid, "converged": converged}

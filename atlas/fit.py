@@ -7,7 +7,8 @@ Protocol (book appendix "Fitting protocol" gives the reasons):
 2. **Starts**: the Cartesian product of every free parameter's grid (:class:`atlas.laws.Param.grid`,
    overridable) is evaluated in one vectorised pass; the ``n_starts`` best grid points (and any explicit
    ``starts``) are optimised. ``n_starts=None`` optimises every grid point (Chinchilla's protocol; slow).
-3. **Optimiser**: lmfit ``minimize(method="lbfgsb")`` (L-BFGS-B on lmfit's bounded-parameter transform).
+3. **Optimiser**: lmfit ``minimize(method="lbfgsb")`` (L-BFGS-B on lmfit's bounded-parameter transform),
+   by default replayed without lmfit's per-call overhead (``engine="direct"``, bit-identical fits).
    The best final objective wins; the result records its grid start, how many starts reported
    convergence and how many reached the best objective (within ``1e-6`` relative).
 4. **Goodness of fit**: R^2 is computed on the **loss** (nats/token), not on log loss:
@@ -565,8 +566,8 @@ def _run_direct(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, n
     state = {"nfev": 0, "t": t0}
     cache: dict[str, Any] = {}
 
-    def external(t: np.ndarray) -> np.ndarray:
-        return np.clip(lo + (np.sin(t) + 1) * width / 2.0, lo, hi)
+    def external(t: np.ndarray) -> np.ndarray:  # lmfit's from_internal, then its clip to [lo, hi]
+        return np.minimum(np.maximum(lo + (np.sin(t) + 1) * width / 2.0, lo), hi)
 
     def evaluate(t: np.ndarray) -> tuple[float, np.ndarray]:
         x = external(t)

@@ -416,9 +416,12 @@ def _make_atlas(other: bool, transfer: bool, per_term_lambda: bool):
         """``ln D_eff`` (Eq. 2, floored at one token) and what the gradient needs."""
         deff = 0.0
         parts = []
+        lams: dict[str, Any] = {}  # exp(log lambda) once per distinct lambda parameter
         for term, dcol, ucol, tau in terms:
             lname = lam_of(p, term)
-            lam = np.exp(p[lname])
+            lam = lams.get(lname)
+            if lam is None:
+                lam = lams[lname] = np.exp(p[lname])
             S, dS = _saturate(X["sat:" + dcol], lam, grad)
             w = 1.0 if tau is None else p[tau]
             deff = deff + w * S

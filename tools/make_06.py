@@ -35,7 +35,7 @@ out in the appendix *Fitting protocol*:
 
 - Huber(δ = 10⁻³) on log loss;
 - the Chinchilla start grid, screened;
-- L-BFGS-B through lmfit;
+- L-BFGS-B on lmfit's bounded-parameter transform;
 - R² computed on the loss.
 
 We fit per target language, on every from-scratch run that shares our multilingual vocabulary:

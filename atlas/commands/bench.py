@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"ATLAS full fit on {result['points']} points: {result['atlas_seconds']:.2f} s (median of "
                   f"{result['repeats']}); CSL fit of the same points: {result['csl_seconds']:.2f} s; "
                   f"ratio ATLAS/CSL = {result['ratio']:.1f}; {result['converged']} starts converged")
+            print(f"same ATLAS fit through lmfit.Minimizer: {result['atlas_lmfit_seconds']:.2f} s; direct engine "
+                  f"speed-up {result['engine_speedup']:.2f}x; identical parameters: {result['identical']}")
         return 0
     from atlas.bench import bench_train, format_report  # imports torch: only when the command runs
 
