@@ -178,13 +178,16 @@ class EncodedBible:
         index = np.asarray(index, dtype=np.int64)
         if index.size == 0:
             return np.zeros(0, dtype=np.int32)
-        lens = self.offsets[index + 1] - self.offsets[index]
-        out = np.empty(int(lens.sum()) + index.size, dtype=np.int32)
-        pos = 0
-        for start, n in zip(self.offsets[index], lens):
-            out[pos : pos + n] = self.tokens[start : start + n]
-            out[pos + n] = eos_id
-            pos += n + 1
+        starts = self.offsets[index]
+        lens = self.offsets[index + 1] - starts
+        ends = np.cumsum(lens + 1) - 1  # where each verse's EOS goes in the output
+        out = np.empty(int(ends[-1]) + 1, dtype=np.int32)
+        is_token = np.ones(out.size, dtype=bool)
+        is_token[ends] = False
+        # output position p of verse k holds tokens[starts[k] + (p - first output position of verse k)]
+        shift = np.repeat(starts - (ends - lens), lens)
+        out[is_token] = self.tokens[np.flatnonzero(is_token) + shift]
+        out[ends] = eos_id
         return out
 
 

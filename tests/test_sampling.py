@@ -302,3 +302,17 @@ def test_unigram_log_probs():
     assert np.exp(lp) == pytest.approx(np.array([3, 4, 1, 1]) / 9)
     with pytest.raises(S.SamplingError, match="token ids"):
         S.unigram_log_probs([np.array([5])], vocab_size=4)
+
+
+def test_encoded_bible_join_puts_eos_after_every_verse_in_the_given_order():
+    from atlas.sampling import EncodedBible
+
+    verses = [[5, 6, 7], [], [8], [9, 10]]
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in verses])]).astype(np.int64)
+    enc = EncodedBible(refs=("a", "b", "c", "d"), books=np.array(["A"] * 4, dtype=object), offsets=offsets,
+                       tokens=np.array([t for v in verses for t in v], dtype=np.int32))
+    order = [3, 1, 0, 2, 3]
+    want = [t for i in order for t in verses[i] + [1]]
+    got = enc.join(np.array(order), eos_id=1)
+    assert got.dtype == np.int32 and got.tolist() == want
+    assert enc.join(np.array([], dtype=np.int64), eos_id=1).size == 0
