@@ -4,6 +4,11 @@
 SHELL := /bin/bash
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
+# Some shells (this project's CI among them) export PYTHONDONTWRITEBYTECODE=1. The venv installs without
+# byte-compiling (--no-compile, below), so with that variable every chapter kernel, papermill worker and
+# Sphinx process would recompile pandas, scipy, matplotlib ... from source (~6 CPU-s per process, ~40% of a
+# light chapter). Python caches each module's bytecode the first time it is imported instead.
+unexport PYTHONDONTWRITEBYTECODE
 
 PYTHON_SYS ?= python3
 VENV := .venv

@@ -1,4 +1,6 @@
-"""Write notebooks/01_data_sampling.ipynb (no outputs)."""
+"""Write notebooks/01_data_sampling.ipynb (no outputs; run from the repository root)."""
+
+import sys
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -31,7 +33,7 @@ and the sampling weights that temperature sampling and UniMax assign.
 
 code('''
 preset = "smoke"     # smoke | cpu | ...: the preset whose data settings are shown
-languages = None     # None means the preset languages, else a list of codes such as en, fr, zh
+languages = None     # None means the preset languages; otherwise a list of codes such as en, fr, zh
 ''', metadata={"tags": ["parameters"]})
 
 code('''
@@ -283,5 +285,8 @@ nb = new_notebook(cells=cells, metadata={
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 })
-nbformat.write(nb, "/work/main/notebooks/01_data_sampling.ipynb")
+sys.path.insert(0, "tools")
+from nbbuild import stable_ids  # noqa: E402
+
+nbformat.write(stable_ids(nb, "01_data_sampling"), "notebooks/01_data_sampling.ipynb")
 print("wrote", len(cells), "cells")

@@ -48,7 +48,7 @@ preset = "smoke"
 eval_set = "bible"   # bible (held-out books) or flores (FLORES-200 devtest)
 loss = "loss"        # cross-entropy, nats/token
 n_starts = 2         # grid points optimised per fit (the whole start grid is screened first)
-n_jobs = 2           # processes the fits are spread over (1 = all in this kernel)
+n_jobs = 2           # processes the fits are spread over; 1 keeps every fit in this kernel
 n_boot = 10          # bootstrap replicates for the full ATLAS fit of one language (0 skips it)
 seed = 0
 """),
