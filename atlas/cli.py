@@ -13,6 +13,8 @@ import importlib
 import sys
 
 COMMANDS = ["fit", "plan", "bts", "stats", "grid", "bench"]
+#: Optional dependencies -> the extra that installs them (the base install is the book's).
+EXTRAS = {"torch": "train", "accelerate": "train", "transformers": "bench", "datasets": "hub"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"error: `{args.command}` needs {top}, which the base install (the book's) leaves out; "
+              f"install the extra: pip install -e '.[{EXTRAS[top]}]' (or `make setup` for every extra)",
+              file=sys.stderr)
         return 2
 
 

@@ -324,3 +324,27 @@ def test_stale_runs_are_retrained_after_a_preset_edit(tmp_path):
     assert grid_status(cfg, root=tmp_path).status.tolist() == ["stale"]
     assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["trained"] == 1
     assert grid_status(cfg, root=tmp_path).status.tolist() == ["done"]
+
+
+def test_training_without_torch_names_the_extra(tmp_path):
+    """The base install is the book's (no torch): `grid run` then says which extra to install, before any work."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'accelerate'):\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, _NoTorch())\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker), "ATLAS_RUNS_DIR": str(tmp_path / "runs")}
+    out = subprocess.run([PY, "-m", "atlas", "grid", "run", "--preset", "smoke", "--experiment", "monolingual"],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "needs torch" in out.stderr and "pip install -e '.[train]'" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("summary.json"))
+    # the book's commands still work without torch
+    status = subprocess.run([PY, "-m", "atlas", "grid", "status", "--preset", "cpu"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0, status.stderr[-2000:]

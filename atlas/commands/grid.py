@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from atlas import grid  # imports torch: only when the command runs
+    from atlas import grid  # torch-free: plan and status work on the base (book) install
 
     shard = grid.parse_shard(args.shard)  # validate everything before any work
     plan = grid.build_plan(args.preset, args.experiment)
@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         if devices:
             print(f"measured_h: wall-clock hours of the finished runs as recorded (summary.json), on {', '.join(devices)}")
         return 0
+    import atlas.train  # noqa: F401  (training needs the `train` extra: fail here, before the run log starts)
+
     grid.run_grid(plan.cfg, args.experiment, shard, progress=not args.no_progress,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
     return 0
