@@ -167,7 +167,7 @@ def sampler_report(streams: Mapping[str, np.ndarray], weights: Mapping[str, floa
     steps = max(1, int(round(tokens / (seq_len * batch_size))))
     max_dev = 0.0
     for _ in range(steps):
-        sampler.next_batch()
+        sampler.next_rows()
         max_dev = max(max_dev, max(abs(sampler.rows[k] - sampler.weights[k] * sampler.total_rows)
                                    for k in sampler.langs))
     seen = sampler.tokens_seen

@@ -524,10 +524,8 @@ class MixtureSampler:
             picks.append(self.langs[i])
         return picks
 
-    def next_batch(self) -> "torch.LongTensor":
-        """A ``(batch_size, seq_len + 1)`` LongTensor; advances the sampler."""
-        import torch
-
+    def next_rows(self) -> np.ndarray:
+        """A ``(batch_size, seq_len + 1)`` int64 array of token ids; advances the sampler (no torch needed)."""
         out = np.empty((self.batch_size, self.seq_len + 1), dtype=np.int64)
         for r, lang in enumerate(self._allocate()):
             stream = self.streams[lang]
@@ -536,7 +534,13 @@ class MixtureSampler:
             self.rows[lang] += 1
         self.total_rows += self.batch_size
         self.batches += 1
-        return torch.from_numpy(out)
+        return out
+
+    def next_batch(self) -> "torch.LongTensor":
+        """:meth:`next_rows` as a ``(batch_size, seq_len + 1)`` LongTensor (shares the array's memory)."""
+        import torch
+
+        return torch.from_numpy(self.next_rows())
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ from atlas.paths import REPO_ROOT
 from atlas.presets import PresetError, load_preset
 
 PY = sys.executable
+NO_TORCH = Path(__file__).parent / "fixtures" / "no_torch"  # PYTHONPATH entry: torch/accelerate "not installed"
 
 
 def cli(*args: str, runs: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -328,16 +329,7 @@ def test_stale_runs_are_retrained_after_a_preset_edit(tmp_path):
 
 def test_training_without_torch_names_the_extra(tmp_path):
     """The base install is the book's (no torch): `grid run` then says which extra to install, before any work."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import sys\n"
-        "class _NoTorch:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'accelerate'):\n"
-        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
-        "sys.meta_path.insert(0, _NoTorch())\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker), "ATLAS_RUNS_DIR": str(tmp_path / "runs")}
+    env = {**os.environ, "PYTHONPATH": str(NO_TORCH), "ATLAS_RUNS_DIR": str(tmp_path / "runs")}
     out = subprocess.run([PY, "-m", "atlas", "grid", "run", "--preset", "smoke", "--experiment", "monolingual"],
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stderr[-2000:]
