@@ -66,13 +66,31 @@ def check_jobs(jobs: int | None) -> int:
     return jobs
 
 
+def _ipc_kernel_manager(socket_dir: str) -> type:
+    """A kernel manager whose kernel talks over Unix sockets in ``socket_dir`` (private to this user).
+
+    Jupyter's default is unencrypted TCP on localhost, which ipykernel (rightly) warns about once per chapter.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", ip=os.path.join(socket_dir, "kernel"), **kwargs)
+
+    return IPCKernelManager
+
+
 def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
     """Execute one chapter with papermill; returns its wall time in seconds (runs in a worker process)."""
+    import tempfile
+
     import papermill as pm
 
     start = time.perf_counter()
-    pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
-                        kernel_name="python3", progress_bar=False, log_output=False)
+    with tempfile.TemporaryDirectory(prefix="atlas-kernel-") as sockets:
+        pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
+                            kernel_name="python3", progress_bar=False, log_output=False,
+                            kernel_manager_class=_ipc_kernel_manager(sockets))
     return time.perf_counter() - start
 
 

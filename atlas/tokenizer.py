@@ -325,7 +325,7 @@ def get_tokenizer(preset: str | dict[str, Any], kind: str, lang: str | None = No
 def fertility(tokenizer: Tokenizer, texts: Sequence[str]) -> float:
     """Tokens per character of ``texts`` (no EOS; characters counted without whitespace)."""
     ids = tokenizer.encode(list(texts))
-    chars = sum(sum(not c.isspace() for c in t) for t in texts)
+    chars = sum(len("".join(t.split())) for t in texts)  # non-whitespace characters (str.isspace), at C speed
     if chars == 0:
         raise TokenizerError("fertility of empty text")
     return sum(len(x) for x in ids) / chars
