@@ -74,6 +74,32 @@ def vocabulary_table(toks: Mapping[tuple[str, str], Tokenizer]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tokenizer_check(preset: str, toks: Mapping[tuple[str, str], Tokenizer]) -> pd.DataFrame:
+    """Is each vocabulary trained here the model file the preset's runs were trained with?
+
+    One row per distinct vocabulary: ``this build`` and ``recorded`` (first 12 hex digits of the model's
+    SHA-256; see :func:`atlas.records.recorded_tokenizers`), ``runs`` (finished runs naming it) and ``same``
+    (``True``/``False``, or ``None`` where nothing was recorded). A ``False`` means the runs were trained with
+    another model than this machine's SentencePiece builds from the same input: their token counts and losses
+    do not refer to the vocabulary shown in this chapter.
+    """
+    from atlas import records
+
+    recorded = records.recorded_tokenizers(preset)
+    specs = records.load_specs(preset)
+    uses = specs["vocab.name"].value_counts().to_dict() if "vocab.name" in specs else {}
+    rows, seen = [], set()
+    for (kind, _lang), tok in toks.items():
+        if tok.name in seen:
+            continue
+        seen.add(tok.name)
+        shas = recorded.get(tok.name, [])
+        rows.append({"vocabulary": tok.name, "kind": kind, "this build": tok.sha256[:12],
+                     "recorded": ", ".join(h[:12] for h in shas) or "-", "runs": int(uses.get(tok.name, 0)),
+                     "same": (shas == [tok.sha256]) if shas else None})
+    return pd.DataFrame(rows)
+
+
 def data_table(cfg: dict[str, Any], toks: Mapping[tuple[str, str], Tokenizer]) -> pd.DataFrame:
     """One row per (language, vocabulary kind): training/test token counts, caps, fertility.
 

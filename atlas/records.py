@@ -170,3 +170,43 @@ def load_metrics(preset: str, experiment: str | None = None, root: Path | None =
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Which tokenizer model the runs were trained with
+
+#: ``runs/<preset>/tokenizers.json``: ``{"note": provenance, "models": {tokenizer name: sha256 of the model}}``.
+TOKENIZERS = "tokenizers.json"
+
+
+def recorded_tokenizers(preset: str, root: Path | None = None) -> dict[str, list[str]]:
+    """Tokenizer name -> the distinct SHA-256s of the model file recorded for ``preset``'s runs.
+
+    Two sources: ``runs/<preset>/tokenizers.json`` (written once for runs that predate the summary field) and
+    each finished run's ``summary.json`` (``vocab_sha256``, recorded at training time). More than one hash
+    for a name means runs of one preset were trained with different models under the same name.
+    """
+    base = Path(root or runs_dir()) / preset
+    found: dict[str, set[str]] = {}
+    registry = base / TOKENIZERS
+    if registry.exists():
+        for name, sha in (read_json(registry).get("models") or {}).items():
+            found.setdefault(name, set()).add(str(sha))
+    for path in iter_runs(preset, root=root):
+        sha = read_json(path / SUMMARY).get("vocab_sha256")
+        if sha:
+            name = read_json(path / SPEC).get("vocab", {}).get("name")
+            found.setdefault(str(name), set()).add(str(sha))
+    return {name: sorted(shas) for name, shas in sorted(found.items())}
+
+
+def write_tokenizer_record(preset: str, models: dict[str, str], note: str, root: Path | None = None) -> Path:
+    """Write ``runs/<preset>/tokenizers.json`` atomically (``models``: tokenizer name -> model SHA-256)."""
+    if not note.strip():
+        raise ValueError("a tokenizer record needs a note saying how the hashes were obtained")
+    bad = {k: v for k, v in models.items() if not (isinstance(v, str) and len(v) == 64)}
+    if bad:
+        raise ValueError(f"model hashes must be 64 hex characters (SHA-256), got {bad}")
+    path = Path(root or runs_dir()) / preset / TOKENIZERS
+    atomic_write_json(path, {"note": note.strip(), "models": dict(sorted(models.items()))})
+    return path

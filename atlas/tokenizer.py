@@ -69,8 +69,9 @@ class TokenizerError(ValueError):
 class Tokenizer:
     """A trained SentencePiece model.
 
-    ``name`` identifies the model's content (it ends in a hash), ``vocab_size`` is the number of pieces
-    (token ids are ``0 .. vocab_size - 1``), ``eos_id`` ends every verse/sentence in token streams.
+    ``name`` identifies what the model was trained from (it ends in a hash of the settings and the training
+    sentences), :attr:`sha256` the model file itself; ``vocab_size`` is the number of pieces (token ids are
+    ``0 .. vocab_size - 1``), ``eos_id`` ends every verse/sentence in token streams.
     """
 
     name: str
@@ -85,6 +86,13 @@ class Tokenizer:
         import sentencepiece as spm
 
         self._sp = spm.SentencePieceProcessor(model_file=str(self.path))
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file (hex): equal inputs give another model under another SentencePiece build."""
+        if "_sha256" not in self.__dict__:
+            self.__dict__["_sha256"] = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+        return self.__dict__["_sha256"]
 
     def encode(self, texts: Sequence[str] | str) -> list[list[int]]:
         """Token ids of each text (no EOS appended). A single string is treated as a list of one."""

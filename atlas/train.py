@@ -335,6 +335,7 @@ def train_run(
         "train_seconds": train_seconds,
         "tokens_per_second": trained / train_seconds if train_seconds > 0 else None,
         "checkpoint": str(checkpoint_path) if checkpoint_path is not None and status == "done" else None,
+        "vocab_sha256": getattr(tok, "sha256", None),  # the model file (the spec names it by its training input)
     }
     if main:
         if not (out_dir / records.METRICS).exists():

@@ -50,3 +50,68 @@ def test_fit_characters_matches_a_plain_count():
         if budget <= len(ranked):
             total = sum(counts.values())
             assert share == pytest.approx(sum(counts[c] for c in ranked[:budget]) / total)
+
+
+def _copy_smoke_runs(tmp_path, monkeypatch):
+    import shutil
+
+    from atlas.paths import runs_dir
+
+    shutil.copytree(runs_dir() / "smoke", tmp_path / "smoke")
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(tmp_path))
+
+
+def test_tokenizer_check_compares_the_model_files(tmp_path, monkeypatch):
+    """The check says whether this build's vocabularies are the model files the runs recorded."""
+    import json
+
+    from atlas import records
+
+    _copy_smoke_runs(tmp_path, monkeypatch)
+    cfg = load_preset("smoke")
+    toks = data_report.tokenizers(cfg, cfg["languages"])
+    multi = toks[("multi", "eng")]
+    assert len(multi.sha256) == 64 and multi.sha256 == __import__("hashlib").sha256(multi.path.read_bytes()).hexdigest()
+
+    check = data_report.tokenizer_check("smoke", toks).set_index("vocabulary")
+    assert set(check.index) == {t.name for t in toks.values()}
+    assert check.loc[multi.name, "runs"] > 0
+    recorded_before = records.recorded_tokenizers("smoke")
+    if multi.name not in recorded_before:  # runs older than the summary field: nothing to compare with
+        assert check.loc[multi.name, "same"] is None and check.loc[multi.name, "recorded"] == "-"
+
+    records.write_tokenizer_record("smoke", {multi.name: multi.sha256}, note="test")
+    assert data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name, "same"] is True
+
+    records.write_tokenizer_record("smoke", {multi.name: "0" * 64}, note="test")
+    row = data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name]
+    assert row["same"] is False and row["recorded"] == "000000000000"
+
+    # a hash recorded by a run's own summary counts too (and disagreeing records are all shown)
+    (tmp_path / "smoke" / records.TOKENIZERS).unlink()
+    run = next(p for p in records.iter_runs("smoke") if records.read_json(p / records.SPEC)["vocab"]["name"] == multi.name)
+    summary = records.read_json(run / records.SUMMARY)
+    records.atomic_write_json(run / records.SUMMARY, {**summary, "vocab_sha256": "f" * 64})
+    assert "f" * 64 in records.recorded_tokenizers("smoke")[multi.name]
+    assert data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name, "same"] is False
+    json.dumps(records.recorded_tokenizers("smoke"))  # plain, serialisable
+
+
+def test_tokenizer_record_refuses_bad_input(tmp_path, monkeypatch):
+    from atlas import records
+
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="note"):
+        records.write_tokenizer_record("smoke", {"spm-x": "a" * 64}, note=" ")
+    with pytest.raises(ValueError, match="64 hex"):
+        records.write_tokenizer_record("smoke", {"spm-x": "abc"}, note="n")
+    assert not (tmp_path / "smoke").exists()
+
+
+def test_committed_cpu_record_names_every_vocabulary_the_runs_use():
+    from atlas import records
+
+    recorded = records.recorded_tokenizers("cpu")
+    used = set(records.load_specs("cpu")["vocab.name"])
+    assert used <= set(recorded), sorted(used - set(recorded))
+    assert all(len(v) == 1 for v in recorded.values()), recorded

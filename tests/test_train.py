@@ -123,6 +123,9 @@ def test_records_complete(tmp_path):
     assert s["status"] == "done" and s == json.loads(json.dumps(summary))
     assert set(s["final"]) == {"eng/bible", "eng/flores", "fra/bible", "fra/flores"}
     assert s["tokens_per_second"] > 0 and s["wall_seconds"] > 0
+    from atlas.tokenizer import get_tokenizer  # the model file trained on, beside the spec's input-hash name
+
+    assert s["vocab_sha256"] == get_tokenizer(cfg, "multi").sha256
     assert abs(s["tokens_seen"]["eng"] - s["tokens_seen"]["fra"]) <= 64  # within one sequence
     env = records.read_json(out / "env.json")
     assert {"torch", "git_sha", "python"} <= set(env)

@@ -85,6 +85,25 @@ display(vocab.style.format({"chars with own piece": "{:.4%}", "coverage setting"
 ''')
 
 md(r"""
+### Are these the vocabularies the runs were trained with?
+
+A vocabulary's name is a hash of what it was trained from (settings and sentences), but SentencePiece can build
+a different model from the same input: here, training the 18-language vocabulary on one thread instead of two
+gives another model, and another SentencePiece release may too. The runs record the SHA-256 of the model file
+they were trained with (`vocab_sha256` in each `summary.json`; `runs/<preset>/tokenizers.json` for runs older
+than that field, with a note on how it was obtained). The table compares it with the model this build just trained.
+""")
+
+code('''
+check = data_report.tokenizer_check(preset, toks)
+display(check)
+if check["same"].eq(False).any():
+    display(Markdown("**Warning: this build's vocabulary differs from the one the runs were trained with** "
+                     f"({', '.join(check.loc[check['same'].eq(False), 'vocabulary'])}); this chapter's token counts "
+                     "and fertilities are then not those of the runs."))
+''')
+
+md(r"""
 ## Token counts per language and tokenizer
 
 `pool_tokens` are the training verses available to a language (before any cap), `unique_tokens` is $U$ after
