@@ -85,8 +85,8 @@ def tokenizer_check(preset: str, toks: Mapping[tuple[str, str], Tokenizer]) -> p
     """
     from atlas import records
 
-    recorded = records.recorded_tokenizers(preset)
     specs = records.load_specs(preset)
+    recorded = records.recorded_tokenizers(preset, specs=specs)
     uses = specs["vocab.name"].value_counts().to_dict() if "vocab.name" in specs else {}
     rows, seen = [], set()
     for (kind, _lang), tok in toks.items():

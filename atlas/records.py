@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -179,23 +180,23 @@ def load_metrics(preset: str, experiment: str | None = None, root: Path | None =
 TOKENIZERS = "tokenizers.json"
 
 
-def recorded_tokenizers(preset: str, root: Path | None = None) -> dict[str, list[str]]:
+def recorded_tokenizers(preset: str, root: Path | None = None,
+                        specs: pd.DataFrame | None = None) -> dict[str, list[str]]:
     """Tokenizer name -> the distinct SHA-256s of the model file recorded for ``preset``'s runs.
 
     Two sources: ``runs/<preset>/tokenizers.json`` (written once for runs that predate the summary field) and
     each finished run's ``summary.json`` (``vocab_sha256``, recorded at training time). More than one hash
-    for a name means runs of one preset were trained with different models under the same name.
+    for a name means runs of one preset were trained with different models under the same name. ``specs``:
+    :func:`load_specs` of the same preset, if the caller has it (the runs are then not read again).
     """
-    base = Path(root or runs_dir()) / preset
     found: dict[str, set[str]] = {}
-    registry = base / TOKENIZERS
+    registry = Path(root or runs_dir()) / preset / TOKENIZERS
     if registry.exists():
         for name, sha in (read_json(registry).get("models") or {}).items():
             found.setdefault(name, set()).add(str(sha))
-    for path in iter_runs(preset, root=root):
-        sha = read_json(path / SUMMARY).get("vocab_sha256")
-        if sha:
-            name = read_json(path / SPEC).get("vocab", {}).get("name")
+    specs = load_specs(preset, root=root) if specs is None else specs
+    if {"vocab.name", "summary.vocab_sha256"} <= set(specs.columns):
+        for name, sha in specs[["vocab.name", "summary.vocab_sha256"]].dropna().itertuples(index=False):
             found.setdefault(str(name), set()).add(str(sha))
     return {name: sorted(shas) for name, shas in sorted(found.items())}
 
@@ -204,7 +205,7 @@ def write_tokenizer_record(preset: str, models: dict[str, str], note: str, root:
     """Write ``runs/<preset>/tokenizers.json`` atomically (``models``: tokenizer name -> model SHA-256)."""
     if not note.strip():
         raise ValueError("a tokenizer record needs a note saying how the hashes were obtained")
-    bad = {k: v for k, v in models.items() if not (isinstance(v, str) and len(v) == 64)}
+    bad = {k: v for k, v in models.items() if not (isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v))}
     if bad:
         raise ValueError(f"model hashes must be 64 hex characters (SHA-256), got {bad}")
     path = Path(root or runs_dir()) / preset / TOKENIZERS

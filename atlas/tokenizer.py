@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -87,12 +88,10 @@ class Tokenizer:
 
         self._sp = spm.SentencePieceProcessor(model_file=str(self.path))
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         """SHA-256 of the model file (hex): equal inputs give another model under another SentencePiece build."""
-        if "_sha256" not in self.__dict__:
-            self.__dict__["_sha256"] = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
-        return self.__dict__["_sha256"]
+        return hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
 
     def encode(self, texts: Sequence[str] | str) -> list[list[int]]:
         """Token ids of each text (no EOS appended). A single string is treated as a list of one."""

@@ -1,6 +1,8 @@
 """Data chapter helpers: which vocabularies are trained, and the character-coverage filter."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -71,7 +73,7 @@ def test_tokenizer_check_compares_the_model_files(tmp_path, monkeypatch):
     cfg = load_preset("smoke")
     toks = data_report.tokenizers(cfg, cfg["languages"])
     multi = toks[("multi", "eng")]
-    assert len(multi.sha256) == 64 and multi.sha256 == __import__("hashlib").sha256(multi.path.read_bytes()).hexdigest()
+    assert len(multi.sha256) == 64 and multi.sha256 == hashlib.sha256(multi.path.read_bytes()).hexdigest()
 
     check = data_report.tokenizer_check("smoke", toks).set_index("vocabulary")
     assert set(check.index) == {t.name for t in toks.values()}
@@ -105,7 +107,27 @@ def test_tokenizer_record_refuses_bad_input(tmp_path, monkeypatch):
         records.write_tokenizer_record("smoke", {"spm-x": "a" * 64}, note=" ")
     with pytest.raises(ValueError, match="64 hex"):
         records.write_tokenizer_record("smoke", {"spm-x": "abc"}, note="n")
+    with pytest.raises(ValueError, match="64 hex"):
+        records.write_tokenizer_record("smoke", {"spm-x": "g" * 64}, note="n")
     assert not (tmp_path / "smoke").exists()
+
+
+@pytest.mark.parametrize("args, message", [(["--preset", "nope", "--note", "n"], "'nope'"),
+                                           (["--preset", "smoke", "--note", " "], "--note is empty")])
+def test_record_tool_refuses_bad_input_before_training(tmp_path, monkeypatch, capsys, args, message):
+    import importlib.util
+
+    from atlas.paths import REPO_ROOT
+
+    _copy_smoke_runs(tmp_path, monkeypatch)
+    monkeypatch.setenv("ATLAS_CACHE_DIR", str(tmp_path / "cache"))
+    spec = importlib.util.spec_from_file_location("record_tokenizers", REPO_ROOT / "tools" / "record_tokenizers.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "smoke" / "tokenizers.json").exists()
+    assert not (tmp_path / "cache" / "tokenizers").exists() or not any((tmp_path / "cache" / "tokenizers").iterdir())
 
 
 def test_committed_cpu_record_names_every_vocabulary_the_runs_use():

@@ -17,15 +17,25 @@ GENERATORS = sorted((ROOT / "tools").glob("make_*.py"))
 HAND_WRITTEN = {"02_training"}
 
 
-def test_every_generated_chapter_has_a_generator_and_vice_versa(tmp_path):
-    made = _generate_all(tmp_path)
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> dict[str, Path]:
+    """Every generator run once in a scratch copy of tools/ (they write to ./notebooks relative to the root)."""
+    root = tmp_path_factory.mktemp("gen")
+    shutil.copytree(ROOT / "tools", root / "tools")
+    (root / "notebooks").mkdir()
+    for gen in GENERATORS:
+        subprocess.run([sys.executable, str(root / "tools" / gen.name)], cwd=root, check=True,
+                       capture_output=True, text=True)
+    return {p.stem: p for p in (root / "notebooks").glob("*.ipynb")}
+
+
+def test_every_generated_chapter_has_a_generator_and_vice_versa(generated):
     committed = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    assert set(made) == committed - HAND_WRITTEN
+    assert set(generated) == committed - HAND_WRITTEN
 
 
-def test_committed_chapters_match_their_generators(tmp_path):
-    made = _generate_all(tmp_path)
-    stale = [name for name, path in made.items()
+def test_committed_chapters_match_their_generators(generated):
+    stale = [name for name, path in generated.items()
              if path.read_bytes() != (ROOT / "notebooks" / f"{name}.ipynb").read_bytes()]
     assert not stale, f"regenerate with `python tools/make_NN.py` (or port the notebook edit to it): {stale}"
 
@@ -44,18 +54,3 @@ def test_papermill_parses_every_parameter(notebook, caplog):
     assert list(found) == names, f"papermill read {list(found)}, the cell assigns {names}"
     assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
 
-
-_CACHE: dict[str, Path] = {}
-
-
-def _generate_all(tmp_path: Path) -> dict[str, Path]:
-    """Run every generator in a scratch copy of tools/ (they write to ./notebooks relative to the root)."""
-    if "done" not in _CACHE:
-        root = tmp_path / "gen"
-        shutil.copytree(ROOT / "tools", root / "tools")
-        (root / "notebooks").mkdir()
-        for gen in GENERATORS:
-            subprocess.run([sys.executable, str(root / "tools" / gen.name)], cwd=root, check=True,
-                           capture_output=True, text=True)
-        _CACHE["done"] = root
-    return {p.stem: p for p in (_CACHE["done"] / "notebooks").glob("*.ipynb")}

@@ -10,25 +10,37 @@ this machine and writes their SHA-256s, with a note that must say why they are t
 from __future__ import annotations
 
 import argparse
+import sys
 
 from atlas import data_report, records
 from atlas.presets import load_preset
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", required=True)
     parser.add_argument("--note", required=True, help="how these hashes are known to be the runs' models")
-    args = parser.parse_args()
-    cfg = load_preset(args.preset)
+    args = parser.parse_args(argv)
+    try:  # every check before the vocabularies are trained
+        cfg = load_preset(args.preset)
+        specs = records.load_specs(args.preset)
+        if specs.empty:
+            raise ValueError(f"runs/{args.preset} holds no finished runs: nothing to record")
+        if not args.note.strip():
+            raise ValueError("--note is empty: say how these hashes are known to be the runs' models")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    used = set(specs["vocab.name"])
     toks = data_report.tokenizers(cfg, cfg["languages"])
-    used = set(records.load_specs(args.preset)["vocab.name"])
     models = {t.name: t.sha256 for t in toks.values() if t.name in used}
     missing = sorted(used - set(models))
     if missing:
-        raise SystemExit(f"runs name vocabularies this preset did not build: {missing}")
+        print(f"error: runs name vocabularies this preset did not build: {missing}", file=sys.stderr)
+        return 2
     print(records.write_tokenizer_record(args.preset, models, args.note))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
