@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fcntl
 import hashlib
 import itertools
@@ -52,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from atlas import languages as L
@@ -59,14 +61,16 @@ from atlas import records
 from atlas.paths import cache_dir, runs_dir
 from atlas.presets import PresetError, load_preset
 from atlas.shapes import Shape, flops_per_token, param_count
-from atlas.train_config import eval_steps, spec_hash, train_settings
+from atlas.train_config import cooldown_branches, eval_steps, spec_hash, train_settings
 
 EXPERIMENTS = ("monolingual", "bilingual", "capacity", "unimax", "finetune")
+_RUN_KEYS = {"cooldown", "batch_size", "train", "seeds"}  # per-block training overrides (see _overrides)
 _KEYS = {
-    "monolingual": {"languages", "shapes", "tokens", "vocab"},
+    "monolingual": {"languages", "shapes", "tokens", "vocab", *_RUN_KEYS},
     "bilingual": {"languages", "shape", "tokens", "pairs", "baseline_languages", "scale_pairs", "scale_shapes",
                   "scale_baselines", "partition", "budget_in_id"},
-    "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition"},
+    "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition", "targets", "fillers", "sets", "design_seed",
+                 "tokens_per_language", *_RUN_KEYS},
     "unimax": {"shapes", "base_tokens", "languages", "max_epochs", "eval_languages", "partition"},
     "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages"},
 }
@@ -143,6 +147,70 @@ def _tokens(value: Any, where: str) -> int:
 # ----------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunOverrides:
+    """What one experiment block changes about how its runs are trained (everything else is the preset's).
+
+    ``cooldown``: ``{"points", "decades", "fraction"}`` -- decayed models at log-spaced budgets from one run
+    (WSD cooldown branches, :func:`atlas.train_config.cooldown_branches`); the main run then decays over the
+    same fraction. ``batch_size``: sequences per step. ``train``: settings over the preset's ``train:``.
+    ``seed``: a replicate's seed (its run id gets ``-seed<n>``).
+    """
+
+    cooldown: Mapping[str, float] | None = None
+    batch_size: int | None = None
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int | None = None
+
+    @property
+    def seed_suffix(self) -> str:
+        return "" if self.seed is None else f"-seed{self.seed}"
+
+    def with_seed(self, seed: int) -> "RunOverrides":
+        return dataclasses.replace(self, seed=int(seed))
+
+
+def _overrides(ctx: "_Ctx", b: Mapping[str, Any], where: str) -> RunOverrides:
+    """The block's ``cooldown``, ``batch_size`` and ``train`` overrides, validated before any work."""
+    train = dict(b.get("train") or {})
+    bad = sorted(set(train) - set(ctx.train))
+    if bad:
+        raise GridError(f"experiments.{where}.train: unknown setting(s) {bad}; allowed: {sorted(ctx.train)}")
+    cool = b.get("cooldown")
+    if cool is not None:
+        if not isinstance(cool, Mapping) or set(cool) != {"points", "decades", "fraction"}:
+            raise GridError(f"experiments.{where}.cooldown must be {{points, decades, fraction}}, got {cool!r}")
+        try:
+            cool = {"points": int(cool["points"]), "decades": float(cool["decades"]), "fraction": float(cool["fraction"])}
+        except (TypeError, ValueError):
+            raise GridError(f"experiments.{where}.cooldown: points, decades and fraction must be numbers") from None
+        if cool["points"] < 2 or cool["decades"] <= 0 or not 0 < cool["fraction"] < 1:
+            raise GridError(f"experiments.{where}.cooldown needs points >= 2, decades > 0 and fraction in (0, 1), "
+                            f"got {cool}")
+        train["decay_fraction"] = cool["fraction"]  # the main run's own decay is the last decayed point
+    try:
+        train_settings({"train": {**ctx.train, **train}})
+    except ValueError as exc:
+        raise GridError(f"experiments.{where}.train: {exc}") from None
+    batch = b.get("batch_size")
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise GridError(f"experiments.{where}.batch_size must be a positive integer, got {batch!r}")
+    return RunOverrides(cooldown=cool, batch_size=batch, train=train)
+
+
+def _seed_replicates(b: Mapping[str, Any], where: str) -> tuple[set[str], set[str], list[int]]:
+    """``seeds: {shapes, select, values}``: the shapes and mixtures/languages to replicate, and the extra seeds."""
+    seeds = b.get("seeds")
+    if seeds is None:
+        return set(), set(), []
+    if not isinstance(seeds, Mapping) or set(seeds) != {"shapes", "select", "values"}:
+        raise GridError(f"experiments.{where}.seeds must be {{shapes, select, values}}, got {seeds!r}")
+    values = seeds["values"]
+    if not isinstance(values, list) or not values or not all(isinstance(v, int) and v >= 0 for v in values):
+        raise GridError(f"experiments.{where}.seeds.values must be a list of non-negative integers, got {values!r}")
+    return set(seeds["shapes"]), set(seeds["select"]), [int(v) for v in values]
+
+
 @dataclass
 class _Ctx:
     cfg: dict[str, Any]
@@ -170,10 +238,12 @@ class _Ctx:
 
     def spec(self, *, run_id: str, experiment: str, shape: dict[str, Any], kind: str, mixture: dict[str, float] | None,
              languages: list[str], tokens: int, eval_langs: list[str], sampling: dict[str, Any] | None = None,
-             base_run: str | None = None, base_tokens: int | None = None, save_checkpoint: bool = False) -> dict[str, Any]:
+             base_run: str | None = None, base_tokens: int | None = None, save_checkpoint: bool = False,
+             run: "RunOverrides | None" = None) -> dict[str, Any]:
         v = self.vocab_size(kind)
         langs = sorted(languages)
-        return {
+        run = run or RunOverrides()
+        spec = {
             "run_id": run_id,
             "experiment": experiment,
             "preset": self.cfg["name"],
@@ -187,21 +257,25 @@ class _Ctx:
             "eval_langs": list(dict.fromkeys(eval_langs)),
             "tokens": int(tokens),
             "seq_len": int(self.cfg["model"]["seq_len"]),
-            "batch_size": int(self.cfg["train"]["batch_size"]),
-            "seed": int(self.cfg["train"].get("seed", 0)),
-            "train": copy.deepcopy(self.train),
+            "batch_size": int(run.batch_size or self.cfg["train"]["batch_size"]),
+            "seed": int(self.cfg["train"].get("seed", 0)) if run.seed is None else int(run.seed),
+            "train": {**copy.deepcopy(self.train), **copy.deepcopy(run.train)},
             "base_run": base_run,
             "base_tokens": base_tokens,
             "save_checkpoint": bool(save_checkpoint),
             "scratch_run": None,
             "group": base_run or run_id,
         }
+        if run.cooldown is not None:  # only then: older specs (and their hashes) stay exactly as they were
+            spec["cooldown"] = dict(run.cooldown)
+        return spec
 
     def mono(self, lang: str, shape: dict[str, Any], tokens: int, kind: str, experiment: str,
-             eval_langs: list[str] | None = None) -> dict[str, Any]:
+             eval_langs: list[str] | None = None, run: "RunOverrides | None" = None) -> dict[str, Any]:
         run_id = f"mono-{lang}-{shape['name']}" if kind == "mono" else f"multi-{lang}-{shape['name']}-{fmt_tokens(tokens)}"
-        return self.spec(run_id=run_id, experiment=experiment, shape=shape, kind=kind, mixture={lang: 1.0},
-                         languages=[lang], tokens=tokens, eval_langs=eval_langs or [lang])
+        run = run or RunOverrides()
+        return self.spec(run_id=run_id + run.seed_suffix, experiment=experiment, shape=shape, kind=kind,
+                         mixture={lang: 1.0}, languages=[lang], tokens=tokens, eval_langs=eval_langs or [lang], run=run)
 
 
 def _validate_langs(cfg: Mapping[str, Any], codes: Any, min_count: int = 1) -> list[str]:
@@ -241,8 +315,15 @@ def _monolingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
         raise GridError(f"experiments.{where}: vocab must be mono or multi, got {kind!r}")
     tokens = _tokens(_need(b, "tokens", where), where)
     shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
-    return [ctx.mono(lang, s, tokens, kind, "monolingual") for lang in ctx.langs(_need(b, "languages", where), where)
-            for s in shapes]
+    run = _overrides(ctx, b, where)
+    seed_shapes, seed_langs, seeds = _seed_replicates(b, where)
+    out = []
+    for lang in ctx.langs(_need(b, "languages", where), where):
+        for s in shapes:
+            out.append(ctx.mono(lang, s, tokens, kind, "monolingual", run=run))
+            if s["name"] in seed_shapes and lang in seed_langs:
+                out += [ctx.mono(lang, s, tokens, kind, "monolingual", run=run.with_seed(v)) for v in seeds]
+    return out
 
 
 def _pair_spec(ctx: _Ctx, a: str, b: str, shape: dict[str, Any], tokens: int, sampling: dict[str, str],
@@ -279,8 +360,105 @@ def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def balanced_k_design(targets: list[str], fillers: list[str], ks: list[int], sets: int, seed: int = 0
+                      ) -> tuple[list[tuple[str, list[str]]], dict[str, int]]:
+    """The K-law design: every target at every K, ``sets`` different co-language sets at each K >= 2.
+
+    The rule, stated once (it is quoted in the book):
+
+    * verse slots: ``max(ks)`` disjoint slots; target i trains on slot i, fillers take the remaining slots in
+      turn (filler j on slot ``T + j mod (max K - T)``); a mixture never holds two languages of one slot, so
+      its languages never share verses, and a language's unique text is its slot at every K;
+    * K = 1: each target alone;
+    * K >= 2: ``g = min(T, max(2, K // 2))`` targets per mixture, the rest fillers. For each replicate
+      ``r < sets`` a generator seeded with ``(seed, K, r)`` shuffles the targets into groups of ``g`` and,
+      for each group, picks ``K - g`` filler slots and one filler of each; a draw that would give a target a
+      co-language set it already has at this K is redrawn.
+
+    Returns the named mixtures (``k1-eng``, ``k4a``, ...) and the slot of every language.
+    """
+    T, kmax = len(targets), max(ks)
+    if T < 1 or len(set(targets) | set(fillers)) != T + len(fillers):
+        raise GridError(f"capacity design: targets and fillers must be distinct languages, got {targets} / {fillers}")
+    if kmax < T:
+        raise GridError(f"capacity design: the largest K ({kmax}) must be >= the number of targets ({T})")
+    n_fill_slots = kmax - T
+    slots = {t: i for i, t in enumerate(targets)}
+    for j, f in enumerate(fillers):
+        if n_fill_slots == 0:
+            raise GridError("capacity design: no slot is left for fillers; drop fillers or raise K")
+        slots[f] = T + j % n_fill_slots
+    by_slot: dict[int, list[str]] = {}
+    for f in fillers:
+        by_slot.setdefault(slots[f], []).append(f)
+    mixtures: list[tuple[str, list[str]]] = []
+    for k in ks:
+        if k == 1:
+            mixtures += [(f"k1-{t}", [t]) for t in targets]
+            continue
+        g = min(T, max(2, k // 2))
+        if T % g or k - g > len(by_slot):
+            raise GridError(f"capacity design: K={k} needs the {T} targets in groups of {g} and {k - g} filler "
+                            f"slot(s) (have {len(by_slot)})")
+        seen: dict[str, set[frozenset[str]]] = {t: set() for t in targets}
+        names = iter("abcdefghijklmnopqrstuvwxyz")
+        for r in range(sets):
+            for attempt in range(1000):
+                rng = np.random.default_rng([seed, k, r, attempt])
+                order = [targets[i] for i in rng.permutation(T)]
+                draw = []
+                for i in range(0, T, g):
+                    group = order[i : i + g]
+                    chosen = sorted(rng.choice(sorted(by_slot), size=k - g, replace=False))
+                    draw.append(group + [by_slot[c][int(rng.integers(len(by_slot[c])))] for c in chosen])
+                cos = [(t, frozenset(m) - {t}) for m in draw for t in m if t in seen]
+                if all(c not in seen[t] for t, c in cos):
+                    break
+            else:
+                raise GridError(f"capacity design: could not draw {sets} different co-language sets at K={k}")
+            for t, c in cos:
+                seen[t].add(c)
+            mixtures += [(f"k{k}{next(names)}", sorted(m)) for m in draw]
+    return mixtures, slots
+
+
+def _balanced_capacity(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
+    """``capacity`` with ``targets``: the balanced K-law design (:func:`balanced_k_design`) on fixed verse slots,
+    ``K * tokens_per_language`` tokens per run, so every language sees the same tokens (and epochs) at every K."""
+    where = "capacity"
+    shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
+    targets = ctx.langs(_need(b, "targets", where), f"{where}.targets")
+    fillers = ctx.langs(b.get("fillers", []), f"{where}.fillers", min_count=0) if b.get("fillers") else []
+    ks = _need(b, "K", where)
+    if not isinstance(ks, list) or not all(isinstance(k, int) and k >= 1 for k in ks):
+        raise GridError(f"experiments.{where}.K must be a list of positive integers, got {ks!r}")
+    sets = b.get("sets", 2)
+    if not isinstance(sets, int) or sets < 1:
+        raise GridError(f"experiments.{where}.sets must be a positive integer, got {sets!r}")
+    per_lang = _tokens(_need(b, "tokens_per_language", where), where)
+    design_seed = int(b.get("design_seed", 0))
+    mixtures, slots = balanced_k_design(targets, fillers, ks, sets, design_seed)
+    pool = sorted(slots)
+    run = _overrides(ctx, b, where)
+    seed_shapes, seed_mixes, seeds = _seed_replicates(b, where)
+    sampling = {"partition": "slots", "pool": pool, "n_slots": max(ks), "slot_seed": design_seed}
+    out = []
+    for s in shapes:
+        for name, langs in mixtures:
+            k = len(langs)
+            for r in [run] + ([run.with_seed(v) for v in seeds] if s["name"] in seed_shapes and name in seed_mixes else []):
+                out.append(ctx.spec(
+                    run_id=f"cap-{name}-{s['name']}{r.seed_suffix}", experiment="capacity", shape=s, kind="multi",
+                    mixture={x: 1.0 / k for x in langs}, languages=langs, tokens=k * per_lang,
+                    eval_langs=[x for x in langs if x in targets],
+                    sampling={**sampling, "slots": {x: slots[x] for x in langs}}, run=r))
+    return out
+
+
 def _capacity(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     where = "capacity"
+    if "targets" in b:
+        return _balanced_capacity(ctx, b)
     shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
     tokens = _tokens(_need(b, "tokens", where), where)
     sampling = _partition(b, where)
@@ -373,6 +551,19 @@ class Plan:
         return f"{spec['experiment']}/{spec['run_id']}"
 
 
+def _check_cooldown(spec: Mapping[str, Any]) -> None:
+    """A run whose cooldown branches cannot all start after the warm-up fails at plan time, not mid-grid."""
+    cool = spec.get("cooldown")
+    if not cool:
+        return
+    steps = max(1, math.ceil(spec["tokens"] / (spec["batch_size"] * spec["seq_len"])))
+    try:
+        cooldown_branches(steps, int(cool["points"]), float(cool["decades"]), float(cool["fraction"]),
+                          int(spec["train"]["warmup_steps"]))
+    except ValueError as exc:
+        raise GridError(f"experiments.{spec['experiment']} run {spec['run_id']}: {exc}") from None
+
+
 def experiment_names(preset: str | dict[str, Any]) -> list[str]:
     cfg = _as_cfg(preset)
     return [e for e in EXPERIMENTS if e in (cfg.get("experiments") or {})]
@@ -418,6 +609,8 @@ def build_plan(preset: str | dict[str, Any], experiment: str = "all") -> Plan:
             else:
                 specs += {"monolingual": _monolingual, "bilingual": _bilingual, "capacity": _capacity,
                           "unimax": _unimax}[name](ctx, block)
+        for spec in specs:
+            _check_cooldown(spec)
         by_exp[name] = specs
 
     # Deduplicate: one id = one configuration; identical runs within an experiment are one run; finetune
@@ -501,12 +694,19 @@ def run_cost(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, float
     v = spec["vocab"]["size"]
     flops = 6.0 * spec["params"] * d
     fpt = flops_per_token(spec["shape"], v, spec["seq_len"])
-    n_eval_points = len(eval_steps(steps, spec["train"]["n_evals"], spec["train"]["first_eval_fraction"]))
+    main_evals = set(eval_steps(steps, spec["train"]["n_evals"], spec["train"]["first_eval_fraction"]))
+    branches = []
+    if spec.get("cooldown"):
+        cool = spec["cooldown"]
+        branches = cooldown_branches(steps, int(cool["points"]), float(cool["decades"]), float(cool["fraction"]),
+                                     int(spec["train"]["warmup_steps"]))
+    n_eval_points = len(main_evals | {e for _, e in branches}) + len(branches)
+    cooldown_tokens = sum(e - b for b, e in branches) * tokens_per_step
     n_sets = len(cfg.get("data", {}).get("eval_sets", ["bible", "flores"]))
     eval_tok = n_eval_points * len(spec["eval_langs"]) * n_sets * int(cfg.get("data", {}).get("eval_tokens", 8192))
     per_token = c["overhead_seconds_per_token"] + fpt / (c["peak_flops"] * c["mfu"])
-    seconds = c["overhead_seconds_per_run"] + (d + eval_tok / 3.0) * per_token
-    return {"tokens": float(d), "flops": flops, "seconds": seconds}
+    seconds = c["overhead_seconds_per_run"] + (d + cooldown_tokens + eval_tok / 3.0) * per_token
+    return {"tokens": float(d), "flops": flops + 6.0 * spec["params"] * cooldown_tokens, "seconds": seconds}
 
 
 def shard_runs(plan: Plan, i: int, n: int) -> list[dict[str, Any]]:

@@ -159,12 +159,18 @@ def load_specs(preset: str, experiment: str | None = None, root: Path | None = N
 def load_metrics(preset: str, experiment: str | None = None, root: Path | None = None) -> pd.DataFrame:
     """All evaluation rows of a preset in one tidy table, joined with ``run_id`` and ``experiment``.
 
-    This is the one call a pandas user needs: ``atlas.records.load_metrics("cpu")``.
+    This is the one call a pandas user needs: ``atlas.records.load_metrics("cpu")``. The boolean column
+    ``decayed`` marks evaluations of a model whose learning rate was decayed to the floor (cooldown branches
+    and each run's last evaluation); records written before the column existed get it from the rule that held
+    then: only a run's final evaluation, after its WSD decay, is decayed.
     """
     frames = []
     for path in iter_runs(preset, experiment, root):
         spec = read_json(path / SPEC)
         m = pd.read_csv(path / METRICS)
+        if "decayed" not in m:
+            m["decayed"] = m["step"] == m["step"].max()
+        m["decayed"] = m["decayed"].astype(bool)
         m.insert(0, "run_id", spec["run_id"])
         m.insert(1, "experiment", spec["experiment"])
         frames.append(m)

@@ -405,6 +405,23 @@ def partition_refs(
     return out
 
 
+def slot_refs(refs: Iterable[str], n_slots: int, seed: int = 0) -> list[list[str]]:
+    """Split ``refs`` into ``n_slots`` disjoint verse sets of equal size (largest remainder), by a seeded shuffle.
+
+    A language that always trains on the same slot has the same unique text in every mixture it joins, and
+    languages on different slots never see translations of each other's verses: the partition that holds a
+    language's unique tokens equal across mixture sizes K (the K-law design, :mod:`atlas.grid`). Each slot
+    keeps the input order of ``refs``.
+    """
+    refs = list(dict.fromkeys(refs))
+    if n_slots < 1 or n_slots > len(refs):
+        raise SamplingError(f"n_slots must be in [1, {len(refs)}] (the number of verses), got {n_slots}")
+    counts = _largest_remainder(np.ones(n_slots), len(refs))
+    perm = np.random.default_rng(seed).permutation(len(refs))
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return [[refs[i] for i in np.sort(perm[a:b])] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def _check_sizes(sizes: Mapping[str, float]) -> dict[str, float]:
     if not sizes:
         raise SamplingError("sizes is empty")

@@ -12,6 +12,9 @@ and the evaluation languages ``eval_langs``. :func:`train_run` turns it into rec
    log-spaced step counts (the last one at the end of training) on the held-out Bible books and FLORES-200
    devtest of every evaluation language, recording ``loss`` (cross-entropy) and ``loss_u`` (the
    unigram-normalised loss of Tao et al. 2024), both in nats/token;
+   ``decayed`` marks the rows of a model whose learning rate has been decayed to the floor: the main run's
+   last evaluation and, with ``spec["cooldown"]``, the cooldown branches (below). Only decayed rows are data
+   points of a scaling law; the others show the stable phase;
 3. ``summary.json`` -- written last: ``status`` (``done`` or ``diverged``), final losses, wall seconds and
    training tokens per second.
 
@@ -20,7 +23,11 @@ continued pretraining, not including the base's ``base_tokens``, which the spec 
 language l = ``mixture[l] * tokens`` to within one sequence.
 
 Schedule (WSD, Table B.2): linear warm-up over ``warmup_steps``, constant, then linear decay to zero over
-the last ``decay_fraction`` of the steps. Finetunes (continued pretraining) load a base checkpoint and start
+the last ``decay_fraction`` of the steps. With ``spec["cooldown"] = {"points", "decades", "fraction"}`` (Hagele et al. 2024) the run also yields decayed
+models at ``points`` log-spaced budgets: at each budget's cooldown start the model, optimiser and sampler are
+copied, the copy is decayed over ``fraction`` of the budget on the same batches the main run will see,
+evaluated (rows with ``decayed = True`` at that budget) and discarded; the main run continues untouched
+(:func:`atlas.train_config.cooldown_branches`). Finetunes (continued pretraining) load a base checkpoint and start
 a fresh optimiser and a fresh schedule. Checkpoints are written only when asked (bases), under
 ``cache_dir()/checkpoints`` -- never under ``runs/``.
 
@@ -50,6 +57,7 @@ from atlas.train_config import (  # the rules a run is trained with (torch-free,
     PAPER_TABLE_B2,
     TRAIN_DEFAULTS,
     TrainError,
+    cooldown_branches,
     eval_steps,
     hyperparameter_table,
     spec_hash,
@@ -57,10 +65,11 @@ from atlas.train_config import (  # the rules a run is trained with (torch-free,
     wsd_lr,
 )
 
-__all__ = ["METRIC_COLUMNS", "PAPER_TABLE_B2", "TRAIN_DEFAULTS", "TrainError", "eval_steps", "hyperparameter_table",
+__all__ = ["METRIC_COLUMNS", "PAPER_TABLE_B2", "TRAIN_DEFAULTS", "TrainError", "cooldown_branches", "eval_steps",
+           "hyperparameter_table",
            "spec_hash", "train_run", "train_settings", "wsd_lr"]
 
-METRIC_COLUMNS = ["step", "tokens", "eval_lang", "eval_set", "loss", "loss_u", "lr", "train_loss"]
+METRIC_COLUMNS = ["step", "tokens", "eval_lang", "eval_set", "loss", "loss_u", "lr", "train_loss", "decayed"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -109,8 +118,13 @@ def prepare_data(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> RunData:
     kind = spec["vocab"]["kind"]
     tok = get_tokenizer(cfg, kind, langs[0] if kind == "mono" else None)
     plan = sampling.split_plan(cfg)
-    parallel = spec.get("sampling", {}).get("partition", "disjoint") == "parallel"
-    if len(langs) > 1:
+    partition = spec.get("sampling", {}).get("partition", "disjoint")
+    parallel = partition == "parallel"
+    if partition == "slots":  # fixed verse slots: a language's unique text is the same in every mixture
+        sp = spec["sampling"]
+        slots = sampling.slot_refs(plan.train_refs(sp["pool"]), int(sp["n_slots"]), int(sp["slot_seed"]))
+        shares = {lang: slots[int(sp["slots"][lang])] for lang in langs}
+    elif len(langs) > 1:
         shares = sampling.partition_refs(plan.train_refs(langs), langs, parallel=parallel, seed=int(spec["seed"]))
     else:
         shares = {langs[0]: None}
@@ -185,6 +199,63 @@ def evaluate(model: Transformer, ev: EvalSet, batch_size: int, device: torch.dev
     return ce, ce + ev.mean_log_unigram
 
 
+def _metrics_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The metrics table in step order; at one step the main run's (undecayed) row precedes the branch's."""
+    frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    return frame.sort_values(["step", "decayed"], kind="stable").reset_index(drop=True)
+
+
+def _cooldown_branch(model: Transformer, optimizer: Any, sampler: Any, data: RunData, start: int, end: int,
+                     settings: Mapping[str, Any], acc: Any, tokens_per_step: int) -> list[dict[str, Any]]:
+    """Decay a copy of the stable-phase state from step ``start`` to ``end``, evaluate it, and discard it.
+
+    The copy gets its own optimiser state and sampler (the same batches the main run will draw next), and the
+    torch RNG is restored afterwards, so the main run's trajectory is bit-identical with or without branches.
+    Returns the evaluation rows (``decayed = True``) of the model trained on ``end`` steps.
+    """
+    from atlas.sampling import MixtureSampler
+
+    rng = torch.get_rng_state()
+    branch = copy.deepcopy(model)
+    decay = [p for n, p in branch.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in branch.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True,
+    )
+    opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # deep: load_state_dict may alias the tensors
+    feed = MixtureSampler(sampler.streams, sampler.weights, sampler.seq_len, sampler.batch_size, sampler.seed)
+    feed.load_state_dict(sampler.state_dict())
+    rank, world = acc.process_index, acc.num_processes
+    branch.train()
+    losses, lr = [], 0.0
+    for step in range(start, end):
+        lr = wsd_lr(step, end, settings["lr"], settings["warmup_steps"], settings["decay_fraction"])
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = feed.next_batch()[rank::world].to(acc.device)
+        with acc.autocast():
+            loss = branch(batch[:, :-1], batch[:, 1:])
+        loss.backward()
+        if world > 1:  # the copy is not wrapped for data parallelism: average its gradients by hand
+            for p in branch.parameters():
+                if p.grad is not None:
+                    p.grad = acc.reduce(p.grad, "mean")
+        if settings["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(branch.parameters(), settings["grad_clip"])
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+    train_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+    rows = []
+    for ev in data.evals:
+        ce, ce_u = evaluate(branch, ev, settings["eval_batch_size"], acc.device, acc.autocast)
+        rows.append({"step": end, "tokens": end * tokens_per_step, "eval_lang": ev.lang, "eval_set": ev.name,
+                     "loss": ce, "loss_u": ce_u, "lr": lr, "train_loss": train_loss, "decayed": True})
+    torch.set_rng_state(rng)
+    return rows
+
+
 def _finite_or_none(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
@@ -227,6 +298,14 @@ def train_run(
     tokens_per_step = batch_size * seq_len
     total_steps = max(1, math.ceil(int(spec["tokens"]) / tokens_per_step))
     evals_at = eval_steps(total_steps, settings["n_evals"], settings["first_eval_fraction"])
+    cool = spec.get("cooldown") or None
+    branches = (cooldown_branches(total_steps, int(cool["points"]), float(cool["decades"]), float(cool["fraction"]),
+                                  settings["warmup_steps"]) if cool else [])
+    if cool and abs(float(cool["fraction"]) - settings["decay_fraction"]) > 1e-12:
+        raise TrainError(f"run {spec['run_id']}: the main run must decay like its branches (decay_fraction "
+                         f"{settings['decay_fraction']} != cooldown fraction {cool['fraction']})")
+    evals_at = sorted(set(evals_at) | {end for _, end in branches})
+    branch_at = dict(branches)
     full = copy.deepcopy(dict(spec))
     full["plan_hash"] = spec_hash(spec)
     full["vocab"] = {**dict(spec["vocab"]), "size": int(tok.vocab_size), "name": tok.name}
@@ -238,6 +317,7 @@ def train_run(
     full["steps"] = total_steps
     full["tokens_trained"] = total_steps * tokens_per_step
     full["eval_steps"] = evals_at
+    full["cooldown_steps"] = [list(b) for b in branches]
     full["eval_tokens"] = {f"{e.lang}/{e.name}": int(e.targets.numel()) for e in data.evals}
     main = acc.is_main_process
     if main:
@@ -269,7 +349,7 @@ def train_run(
     rank, world = acc.process_index, acc.num_processes
     diverge_above = 2.0 * math.log(tok.vocab_size)
     rows: list[dict[str, Any]] = []
-    status, diverged_at, train_seconds = "done", None, 0.0
+    status, diverged_at, train_seconds, cooldown_steps = "done", None, 0.0, 0
     window: list[float] = []
     last_lr = 0.0
     next_eval = 0
@@ -277,6 +357,10 @@ def train_run(
                mininterval=1.0, unit="step")
     model.train()
     for step in range(total_steps):
+        if step in branch_at:
+            rows += _cooldown_branch(raw_model, optimizer, sampler, data, step, branch_at[step], settings, acc,
+                                     tokens_per_step)
+            cooldown_steps += branch_at[step] - step
         t0 = time.perf_counter()
         lr = wsd_lr(step, total_steps, settings["lr"], settings["warmup_steps"], settings["decay_fraction"])
         for group in optimizer.param_groups:
@@ -305,10 +389,10 @@ def train_run(
                 ce, ce_u = evaluate(raw_model, ev, settings["eval_batch_size"], acc.device, acc.autocast)
                 rows.append({"step": done, "tokens": done * tokens_per_step, "eval_lang": ev.lang,
                              "eval_set": ev.name, "loss": ce, "loss_u": ce_u, "lr": last_lr,
-                             "train_loss": train_loss})
+                             "train_loss": train_loss, "decayed": done == total_steps})
                 bad = bad or not math.isfinite(ce)
             if main:
-                records.atomic_write_csv(out_dir / records.METRICS, pd.DataFrame(rows, columns=METRIC_COLUMNS))
+                records.atomic_write_csv(out_dir / records.METRICS, _metrics_frame(rows))
             if not bad:
                 next_eval += 1
         if bad:
@@ -319,14 +403,16 @@ def train_run(
     if main and checkpoint_path is not None and status == "done":
         save_checkpoint(checkpoint_path, raw_model, full)
     last = {}
-    for r in rows:  # the last evaluation of each (language, set)
-        last[f"{r['eval_lang']}/{r['eval_set']}"] = r
+    for r in rows:  # the main run's last evaluation of each (language, set)
+        if not (r["decayed"] and r["step"] < total_steps):
+            last[f"{r['eval_lang']}/{r['eval_set']}"] = r
     trained = (diverged_at or total_steps) * tokens_per_step
     summary = {
         "status": status,
         "final": {k: _finite_or_none(r["loss"]) for k, r in last.items()},
         "final_u": {k: _finite_or_none(r["loss_u"]) for k, r in last.items()},
         "final_step": max((r["step"] for r in rows), default=0),
+        "cooldown_tokens": cooldown_steps * tokens_per_step,
         "diverged_at_step": diverged_at,
         "tokens_trained": trained,
         "tokens_seen": {k: int(v) for k, v in sampler.tokens_seen.items()},
@@ -339,7 +425,7 @@ def train_run(
     }
     if main:
         if not (out_dir / records.METRICS).exists():
-            records.atomic_write_csv(out_dir / records.METRICS, pd.DataFrame(rows, columns=METRIC_COLUMNS))
+            records.atomic_write_csv(out_dir / records.METRICS, _metrics_frame(rows))
         records.atomic_write_json(out_dir / records.SUMMARY, summary)
     acc.wait_for_everyone()
     return summary

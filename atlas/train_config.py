@@ -74,6 +74,35 @@ def eval_steps(total_steps: int, n_evals: int, first_fraction: float = 0.02) -> 
     return [int(p) for p in points]
 
 
+def cooldown_branches(
+    total_steps: int, points: int, decades: float, fraction: float, warmup_steps: int = 0
+) -> list[tuple[int, int]]:
+    """WSD cooldown branches (Hagele et al. 2024): ``(start, end)`` optimiser steps of each decayed model.
+
+    ``points`` budgets log-spaced over at least ``decades`` decades (rounded down) end at ``total_steps`` (the main run's own decay,
+    not a branch, so it is not returned). A branch for budget ``end`` forks the main run's stable-phase state
+    after ``start = end - ceil(fraction * end)`` steps and decays the learning rate linearly to the floor over
+    the remaining ``ceil(fraction * end)`` steps, exactly as :func:`wsd_lr` would for a run of ``end`` steps
+    with ``decay_fraction = fraction``: each branch is a model trained on ``end`` steps (cooldown counted).
+    Every branch must start after the warm-up, or the point would not be a decayed stable-phase model.
+    """
+    if total_steps < 1 or points < 1 or decades <= 0 or not 0 < fraction < 1:
+        raise TrainError(f"cooldown needs total_steps >= 1, points >= 1, decades > 0 and fraction in (0, 1); got "
+                         f"{total_steps}, {points}, {decades}, {fraction}")
+    ends = np.unique(np.floor(np.geomspace(total_steps / 10 ** decades, total_steps, points) + 1e-9).astype(int))
+    if len(ends) != points or ends[0] < 1:
+        raise TrainError(f"{points} cooldown budgets over {decades} decades of a {total_steps}-step run collide; "
+                         f"train longer or ask for fewer points")
+    out = []
+    for end in ends[:-1]:
+        start = int(end) - math.ceil(fraction * int(end))
+        if start < warmup_steps:
+            raise TrainError(f"the cooldown branch ending at step {int(end)} would start at step {start}, inside "
+                             f"the {warmup_steps}-step warm-up; train longer, span fewer decades or warm up faster")
+        out.append((start, int(end)))
+    return out
+
+
 def spec_hash(spec: Mapping[str, Any]) -> str:
     """Hash of a plan spec as built by :mod:`atlas.grid`; stored in spec.json to detect stale records."""
     import hashlib

@@ -98,8 +98,10 @@ def test_cpu_and_paper_plans():
     assert len({s["shape"]["name"] for s in mono}) >= 5
     pairs = [s for s in cpu.runs if s["run_id"].startswith("bi-") and s["shape"]["name"] == "s1"]
     assert len({lang for s in pairs for lang in s["languages"]}) >= 10
-    seconds = plan_table(cpu)["seconds"].sum()
-    assert seconds <= 3 * 3600  # the committed miniature is sized to <= 3 h on 2 idle cores
+    table = plan_table(cpu)
+    scaling = table[table["experiment"].isin(["monolingual", "capacity"])]["seconds"].sum()
+    assert scaling <= 8 * 3600  # the scaling experiments plan within their 8 h budget on 2 idle cores
+    assert table["seconds"].sum() <= 12 * 3600  # and transfer within its 4 h
     paper = build_plan("paper")
     assert 700 <= len(paper.runs) <= 800  # the paper reports 774 (Table B.1)
     flops = plan_table(paper)["flops"].sum()

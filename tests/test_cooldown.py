@@ -1,0 +1,174 @@
+"""Decayed D points from one run (WSD cooldown branches), the balanced K design, and equal unique tokens."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlas import records, sampling
+from atlas.grid import GridError, balanced_k_design, build_plan
+from atlas.presets import load_preset
+from atlas.train_config import TrainError, cooldown_branches, wsd_lr
+
+# ------------------------------------------------------------------------------------------- the schedule
+
+
+def test_cooldown_branches_log_spaced_and_after_warmup():
+    branches = cooldown_branches(2048, 6, 1.5, 0.2, warmup_steps=10)
+    ends = [e for _, e in branches] + [2048]
+    assert len(ends) == 6 and ends[0] == 64 and math.log10(ends[-1] / ends[0]) >= 1.5
+    assert np.allclose(np.diff(np.log(ends)), np.log(2048 / 64) / 5, atol=0.02)
+    for start, end in branches:
+        assert end - start == math.ceil(0.2 * end) and start >= 10
+        # the branch follows the schedule of a run of `end` steps: stable before, decaying after `start`
+        assert wsd_lr(start - 1, end, 1.0, 10, 0.2) == 1.0 and wsd_lr(start + 1, end, 1.0, 10, 0.2) < 1.0
+
+
+def test_cooldown_inside_warmup_or_colliding_points_is_refused():
+    with pytest.raises(TrainError, match="inside the 20-step warm-up"):
+        cooldown_branches(200, 6, 1.5, 0.2, warmup_steps=20)
+    with pytest.raises(TrainError, match="collide"):
+        cooldown_branches(20, 6, 1.5, 0.2)
+
+
+def test_plan_refuses_a_cooldown_that_starts_in_warmup():
+    cfg = load_preset("smoke")
+    cfg["experiments"] = {"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": 20000,
+                                          "cooldown": {"points": 6, "decades": 1.5, "fraction": 0.2}}}
+    with pytest.raises(GridError, match="warm-up"):
+        build_plan(cfg)
+
+
+# ------------------------------------------------------------------------------------------- the trainer
+
+
+def _cool_preset(points: int | None) -> dict:
+    cfg = load_preset("smoke")
+    cfg["data"]["eval_tokens"] = 256
+    cfg["train"]["warmup_steps"] = 2
+    block = {"languages": ["eng"], "shapes": ["xs"], "tokens": 12288, "vocab": "mono", "batch_size": 4,
+             "train": {"n_evals": 3, "decay_fraction": 0.2}}
+    if points:
+        block["cooldown"] = {"points": points, "decades": 1.0, "fraction": 0.2}
+    cfg["experiments"] = {"monolingual": block}
+    return cfg
+
+
+def _train(cfg: dict, tmp_path, name: str, tokens: int | None = None) -> pd.DataFrame:
+    from atlas.train import train_run
+
+    spec = copy.deepcopy(build_plan(cfg).runs[0])
+    if tokens is not None:
+        spec["tokens"] = tokens
+    out = tmp_path / name
+    train_run(spec, cfg, out, progress=False)
+    return pd.read_csv(out / records.METRICS)
+
+
+@pytest.fixture(scope="module")
+def cooled(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cool")
+    return _train(_cool_preset(4), tmp, "with"), _train(_cool_preset(None), tmp, "without"), tmp
+
+
+def test_branches_never_change_the_main_run(cooled):
+    with_b, without, _ = cooled
+    main = with_b[~with_b["decayed"] | (with_b["step"] == with_b["step"].max())]
+    both = main.merge(without, on=["step", "eval_lang", "eval_set"], suffixes=("", "_ref"))
+    assert len(both) == len(without)  # every evaluation of the plain run exists, bit-identical
+    # (train_loss averages the window since the previous evaluation, and branches add evaluations)
+    assert (both["loss"] == both["loss_ref"]).all() and (both["lr"] == both["lr_ref"]).all()
+
+
+def test_a_decayed_point_is_the_model_trained_on_that_budget(cooled, tmp_path):
+    with_b, _, _ = cooled
+    steps = with_b["step"].max()
+    branch_ends = sorted(with_b.loc[with_b["decayed"] & (with_b["step"] < steps), "step"].unique())
+    assert len(branch_ends) == 3
+    end = int(branch_ends[1])
+    alone = _train(_cool_preset(None), tmp_path, "alone", tokens=end * 4 * 64)  # a run of `end` steps
+    ours = with_b[with_b["decayed"] & (with_b["step"] == end)].set_index(["eval_lang", "eval_set"])["loss"]
+    ref = alone[alone["step"] == end].set_index(["eval_lang", "eval_set"])["loss"]
+    assert np.allclose(ours.sort_index(), ref.sort_index(), rtol=1e-6, atol=0)
+
+
+def test_branch_learning_rate_reaches_the_floor(cooled):
+    with_b, _, _ = cooled
+    cfg = _cool_preset(4)
+    peak = cfg["train"]["lr"]
+    for end, g in with_b[with_b["decayed"]].groupby("step"):
+        floor = peak / math.ceil(0.2 * end)  # the last step of a linear decay to 0
+        assert g["lr"].iloc[0] == pytest.approx(floor)
+    undecayed = with_b[~with_b["decayed"] & (with_b["step"] < with_b["step"].max() * 0.8)]
+    assert (undecayed["lr"] == peak).all()
+
+
+def test_load_metrics_gives_legacy_records_a_decayed_column(tmp_path):
+    run = tmp_path / "p" / "monolingual" / "r"
+    run.mkdir(parents=True)
+    records.atomic_write_json(run / records.SPEC, {"run_id": "r", "experiment": "monolingual"})
+    pd.DataFrame({"step": [1, 5, 9], "loss": [3.0, 2.0, 1.0]}).to_csv(run / records.METRICS, index=False)
+    records.atomic_write_json(run / records.SUMMARY, {"status": "done"})
+    m = records.load_metrics("p", root=tmp_path)
+    assert m["decayed"].dtype == bool and m["decayed"].tolist() == [False, False, True]
+
+
+# ------------------------------------------------------------------------------------------- the K design
+
+TARGETS = ["eng", "fra", "rus", "cmn"]
+FILLERS = ["deu", "spa", "por", "vie", "jpn", "arb", "kor", "nld"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_balanced_k_design_every_target_at_every_k_with_two_co_sets(seed):
+    mixtures, slots = balanced_k_design(TARGETS, FILLERS, [1, 2, 4, 8], 2, seed)
+    for t in TARGETS:
+        for k in (1, 2, 4, 8):
+            co = {frozenset(set(m) - {t}) for name, m in mixtures if len(m) == k and t in m}
+            assert len(co) == (1 if k == 1 else 2), (t, k, co)
+    for name, m in mixtures:
+        assert len({slots[x] for x in m}) == len(m), f"{name} puts two languages on one verse slot"
+    assert balanced_k_design(TARGETS, FILLERS, [1, 2, 4, 8], 2, seed) == (mixtures, slots)  # seeded
+
+
+def test_balanced_k_design_refuses_impossible_designs():
+    with pytest.raises(GridError):
+        balanced_k_design(TARGETS, [], [1, 2, 4, 8], 2)
+    with pytest.raises(GridError):
+        balanced_k_design(TARGETS, ["eng"], [1, 2], 1)
+
+
+def test_slot_refs_disjoint_equal_and_independent_of_the_mixture():
+    refs = [f"GEN {c}:{v}" for c in range(1, 40) for v in range(1, 30)]
+    slots = sampling.slot_refs(refs, 8, seed=0)
+    assert sum(len(s) for s in slots) == len(refs) and len(set().union(*map(set, slots))) == len(refs)
+    assert max(map(len, slots)) - min(map(len, slots)) <= 1
+    assert sampling.slot_refs(refs, 8, seed=0) == slots
+
+
+def test_cpu_design_equal_vocabularies_unique_text_and_epochs_across_k():
+    plan = build_plan("cpu")
+    sizes = {s["vocab"]["size"] for s in plan.runs if s["experiment"] in ("monolingual", "capacity")}
+    assert len(sizes) == 1
+    cap = [s for s in plan.runs if s["experiment"] == "capacity" and s["seed"] == 0]
+    per_lang = {round(s["tokens"] * s["mixture"][t]) for s in cap for t in s["eval_langs"]}
+    assert per_lang == {786432}  # every target sees the same tokens at every K, so the same epochs
+    for t in TARGETS:
+        assert {s["sampling"]["slots"][t] for s in cap if t in s["languages"]} == {TARGETS.index(t)}
+        assert {len(s["languages"]) for s in cap if t in s["eval_langs"] and s["shape"]["name"] == "s1"} == {1, 2, 4, 8}
+    mono = [s for s in plan.runs if s["experiment"] == "monolingual"]
+    for s in mono:
+        branches = cooldown_branches(s["tokens"] // (s["batch_size"] * s["seq_len"]), 6, 1.5, 0.2, 10)
+        ends = [e for _, e in branches] + [s["tokens"] // (s["batch_size"] * s["seq_len"])]
+        assert len(ends) >= 6 and math.log10(ends[-1] / ends[0]) >= 1.5
+    for exp in ("monolingual", "capacity"):
+        seeds = {}
+        for s in plan.runs:
+            if s["experiment"] == exp:
+                key = (s["shape"]["name"], s["run_id"].split("-seed")[0])
+                seeds.setdefault(key, set()).add(s["seed"])
+        assert max(len(v) for v in seeds.values()) >= 3
