@@ -68,11 +68,12 @@ _RUN_KEYS = {"cooldown", "batch_size", "train", "seeds"}  # per-block training o
 _KEYS = {
     "monolingual": {"languages", "shapes", "tokens", "vocab", *_RUN_KEYS},
     "bilingual": {"languages", "shape", "tokens", "pairs", "baseline_languages", "scale_pairs", "scale_shapes",
-                  "scale_baselines", "partition", "budget_in_id"},
+                  "scale_baselines", "partition", "budget_in_id", "tokens_per_param", "reach", "design_seed",
+                  *_RUN_KEYS},
     "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition", "targets", "fillers", "sets", "design_seed",
                  "tokens_per_language", *_RUN_KEYS},
     "unimax": {"shapes", "base_tokens", "languages", "max_epochs", "eval_languages", "partition"},
-    "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages"},
+    "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages", "scratch"},
 }
 _NOT_CONTENT = ("run_id", "experiment", "eval_langs", "scratch_run", "save_checkpoint", "group")
 
@@ -334,8 +335,82 @@ def _pair_spec(ctx: _Ctx, a: str, b: str, shape: dict[str, Any], tokens: int, sa
                     mixture={a: 0.5, b: 0.5}, languages=[a, b], tokens=2 * tokens, eval_langs=[a, b], sampling=sampling)
 
 
+def half_assignment(pairs: list[tuple[str, str]], seed: int = 0) -> dict[tuple[str, str], dict[str, int]]:
+    """Which half of the verses each language of a pair trains on: ``{(a, b): {a: h, b: 1 - h}}``.
+
+    The rule (quoted in the book): the verses are split once into two halves (``slot_refs(..., 2, seed)``);
+    for the i-th pair (a, b) in the given order, a fair coin from a generator seeded with ``(seed, i)`` gives
+    a's half, b takes the other. A language's baseline on half h trains on exactly the verses it has in every
+    pair where it got h, so a bilingual run's target and its baseline hold the same unique tokens.
+    """
+    out = {}
+    for i, (a, b) in enumerate(pairs):
+        h = int(np.random.default_rng([seed, i]).integers(2))
+        out[(a, b)] = {a: h, b: 1 - h}
+    return out
+
+
+def _transfer_bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
+    """``bilingual`` with ``tokens_per_param``: the BTS design at the paper's horizon with unique-token parity.
+
+    d_mono = ``tokens_per_param`` x N (N with embeddings, as the paper's 2B model at 42B tokens); every
+    language trains on one half of the verses (:func:`half_assignment`) and its baseline on the same half.
+    Baselines run ``d_mono / (1 - decay_fraction)`` tokens and bilingual runs ``reach x d_mono / (1 -
+    decay_fraction)``, so both curves are read in the stable phase at the same learning rate, and d_bi is
+    inside the bilingual run for any BTS >= 2 - reach. ``scale_pairs`` repeat at ``scale_shapes``; ``seeds``
+    replicate the selected pairs (``"spa-por"``) with their baselines.
+    """
+    where = "bilingual"
+    langs = ctx.langs(_need(b, "languages", where), where, min_count=2)
+    shape = ctx.shape(_need(b, "shape", where), where)
+    per_param = float(_need(b, "tokens_per_param", where))
+    reach = float(b.get("reach", 3.0))
+    if per_param <= 0 or reach <= 2:
+        raise GridError(f"experiments.{where}: tokens_per_param must be > 0 and reach > 2, got {per_param}, {reach}")
+    design_seed = int(b.get("design_seed", 0))
+    run = _overrides(ctx, b, where)
+    seed_shapes, seed_pairs, seeds = _seed_replicates(b, where)
+    pairs = [tuple(sorted(p)) for p in itertools.combinations(langs, 2)]
+    halves = half_assignment(pairs, design_seed)
+    scale_pairs = [tuple(sorted(ctx.langs(p, f"{where}.scale_pairs", 2))) for p in b.get("scale_pairs", [])]
+    unknown = sorted(set(scale_pairs) - set(pairs))
+    if unknown:
+        raise GridError(f"experiments.{where}.scale_pairs: {unknown} are not pairs of {langs}")
+    decay = float({**ctx.train, **run.train}["decay_fraction"])
+    sampling = {"partition": "slots", "pool": sorted(langs), "n_slots": 2, "slot_seed": design_seed}
+    out: list[dict[str, Any]] = []
+    baselines: dict[str, dict[str, Any]] = {}
+    jobs = [(shape, p) for p in pairs] + [(ctx.shape(n, f"{where}.scale_shapes"), p)
+                                          for n in b.get("scale_shapes", []) for p in scale_pairs]
+    for s, (x, y) in jobs:
+        tps = int(run.batch_size or ctx.cfg["train"]["batch_size"]) * int(ctx.cfg["model"]["seq_len"])
+        d_mono = math.ceil(per_param * param_count(s, ctx.vocab_size("multi")) / tps) * tps
+        picks = [run] + ([run.with_seed(v) for v in seeds] if s["name"] in seed_shapes and f"{x}-{y}" in seed_pairs else [])
+        for r in picks:
+            names = {}
+            for lang in (x, y):
+                h = halves[(x, y)][lang]
+                bid = f"base-{lang}-h{h}-{s['name']}{r.seed_suffix}"
+                names[lang] = f"bilingual/{bid}"
+                if bid not in baselines:
+                    baselines[bid] = ctx.spec(
+                        run_id=bid, experiment="bilingual", shape=s, kind="multi", mixture={lang: 1.0},
+                        languages=[lang], tokens=math.ceil(d_mono / (1 - decay) / tps) * tps, eval_langs=[lang],
+                        sampling={**sampling, "slots": {lang: h}}, run=r)
+                    baselines[bid]["bts"] = {"d_mono": d_mono}
+            spec = ctx.spec(run_id=f"bi-{x}-{y}-{s['name']}{r.seed_suffix}", experiment="bilingual", shape=s,
+                            kind="multi", mixture={x: 0.5, y: 0.5}, languages=[x, y],
+                            tokens=math.ceil(reach * d_mono / (1 - decay) / tps) * tps, eval_langs=[x, y],
+                            sampling={**sampling, "slots": dict(halves[(x, y)])}, run=r)
+            spec["bts"] = {"d_mono": d_mono, "baselines": names}
+            out.append(spec)
+    return out + list(baselines.values())
+
+
 def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     where = "bilingual"
+    if "tokens_per_param" in b:
+        return _transfer_bilingual(ctx, b)
     langs = ctx.langs(_need(b, "languages", where), where, min_count=2)
     shape = ctx.shape(_need(b, "shape", where), where)
     tokens = _tokens(_need(b, "tokens", where), where)
@@ -523,10 +598,12 @@ def _finetune(ctx: _Ctx, b: dict[str, Any], bases: dict[str, dict[str, Any]]) ->
                 ft = ctx.spec(run_id=f"ft-{t}-{s['name']}-from-{fmt_tokens(n)}", experiment="finetune", shape=s,
                               kind="multi", mixture={t: 1.0}, languages=[t], tokens=tokens,
                               eval_langs=list(dict.fromkeys([t, *evals])), base_run=base_id, base_tokens=n)
-                ft["scratch_run"] = f"finetune/{ctx.mono(t, s, tokens, 'multi', 'finetune')['run_id']}"
+                if b.get("scratch", True):
+                    ft["scratch_run"] = f"finetune/{ctx.mono(t, s, tokens, 'multi', 'finetune')['run_id']}"
                 out.append(ft)
-        for t in targets:
-            out.append(ctx.mono(t, s, tokens, "multi", "finetune"))
+        if b.get("scratch", True):  # FAS finetunes need no from-scratch twin
+            for t in targets:
+                out.append(ctx.mono(t, s, tokens, "multi", "finetune"))
     return out
 
 

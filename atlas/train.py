@@ -304,7 +304,9 @@ def train_run(
     if cool and abs(float(cool["fraction"]) - settings["decay_fraction"]) > 1e-12:
         raise TrainError(f"run {spec['run_id']}: the main run must decay like its branches (decay_fraction "
                          f"{settings['decay_fraction']} != cooldown fraction {cool['fraction']})")
-    evals_at = sorted(set(evals_at) | {end for _, end in branches})
+    # a BTS baseline is read at d_mono: evaluate exactly there (spec["bts"], atlas.grid._transfer_bilingual)
+    at_d_mono = {math.ceil(spec["bts"]["d_mono"] / tokens_per_step)} if spec.get("bts") else set()
+    evals_at = sorted(set(evals_at) | {end for _, end in branches} | {s for s in at_d_mono if s <= total_steps})
     branch_at = dict(branches)
     full = copy.deepcopy(dict(spec))
     full["plan_hash"] = spec_hash(spec)
