@@ -162,6 +162,12 @@ def run(args: argparse.Namespace) -> int:
         "n_at_best": res.n_at_best,
         "best_start": res.best_start,
         "warnings": res.warnings,
+        "flags": res.flags,
+        "identified": res.identified,
+        "at_bound": res.at_bound,
+        "not_identified": res.not_identified,
+        "ident_rtol": res.ident_rtol,
+        "optima": res.optima,
         "seconds": res.seconds,
     }
     if args.heldout:
@@ -196,3 +202,8 @@ def _print_human(out: dict[str, Any]) -> None:
           else f"  {row['metric']:<6} = nan  ({row['reason']})\n")
     for msg in out["warnings"]:
         w(f"warning: {msg}\n")
+    if len(out.get("optima") or []) > 1:
+        w(f"distinct near-best optima (objective within {out['ident_rtol']:.2%} of the best):\n")
+        for o in out["optima"]:
+            vals = ", ".join(f"{k}={v:.4g}" for k, v in o["params"].items() if v is not None)
+            w(f"  +{o['rel_gap']:.3%}  ({o['n_starts']} start(s))  {vals}\n")
