@@ -54,6 +54,7 @@ IDENT_RTOL = 1e-3
 #: two optima differ materially when a parameter moves by more than 10 % (log-fitted parameters: |d ln| >
 #: ln 1.1) -- and, for parameters fitted on a linear scale, by more than ``MATERIAL_ABS`` as well
 MATERIAL_REL = 0.10
+IDENT_ATOL_RMS = 1e-5  # log-loss residual per point below which two optima fit equally well (noise-free data)
 MATERIAL_ABS = 0.01  # exponents and transfer weights: a 0.01 change is below any claim we test
 #: R2(N): a model is "of the largest size" when its N is within 1 % of the largest N -- the same shape whose
 #: count differs in the last digits (vocabulary padding, rounding in a table); grid steps are >= 5 % apart
@@ -547,10 +548,14 @@ def distinct_optima(
     final joins the first listed optimum it does not differ from materially (every free parameter within
     ``MATERIAL_REL``), else it is listed as a new one. Why ``rtol = max(1e-3, 1/n)`` in :func:`fit`: with
     Gaussian log-residuals, two optima whose sums of squares differ by a factor below ``1 + 1/n`` differ by
-    less than one unit of chi^2 -- the data cannot tell them apart at one standard error.
+    less than one unit of chi^2 -- the data cannot tell them apart at one standard error. On noise-free
+    data (best objective ~ 0) an absolute floor applies: a difference worth ``IDENT_ATOL_RMS`` of log-loss
+    residual per point.
     """
     best = min(f for f, *_ in finals)
-    near = sorted((t for t in finals if t[0] <= best + rtol * max(abs(best), 1e-300)), key=lambda t: t[0])
+    # floor for noise-free data (best ~ 0): a residual of IDENT_ATOL_RMS per point is no evidence either way
+    floor = len(prob.logy) * float(huber(np.array(IDENT_ATOL_RMS), prob.delta)) / prob.delta
+    near = sorted((t for t in finals if t[0] <= best + max(rtol * abs(best), floor)), key=lambda t: t[0])
     params = [law.param(nm) for nm in prob.free]
     reps: list[dict[str, Any]] = []
     for f, x, _, i in near:
@@ -585,9 +590,9 @@ def _unidentified_spans(law: Law, prob: _Problem, optima: Sequence[dict[str, Any
 def _unidentified_sentence(spans: Mapping[str, Sequence[float]], optima: Sequence[dict[str, Any]], rtol: float) -> str:
     """One readable warning naming the non-identified parameters and the ranges they span."""
     ranges = ", ".join(f"{k} in [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in spans.items())
-    gap = max(o["rel_gap"] for o in optima)
-    return (f"not identified: {len(optima)} distinct optima lie within {gap:.2%} of the best objective "
-            f"(tolerance {rtol:.2%}) with {ranges}")
+    objs = [o["objective"] for o in optima]
+    return (f"not identified: {len(optima)} distinct optima from different starts fit equally well (objective "
+            f"{min(objs):.5g} to {max(objs):.5g}; near-best = within {rtol:.2%} of the best) with {ranges}")
 
 
 _WORKER_PROBLEM: tuple[_Problem, list[np.ndarray], int, str] | None = None
