@@ -838,7 +838,8 @@ def heldout_r2(
 ) -> pd.DataFrame:
     """Fit on the training part of each split and score R^2 (on loss) on its held-out part.
 
-    One row per split: ``split, metric, n_train, n_test, r2, status, reason`` plus the fitted parameters.
+    One row per split: ``split, metric, n_train, n_test, r2, status, reason``, the training fit's diagnosis
+    (``identified, flags, warnings, n_optima``: :func:`diagnosis_columns`) and its fitted parameters.
     A split that cannot be scored (no held-out point, too few training points, failed fit) gets
     ``r2 = NaN`` and a ``reason``; it is never dropped.
     """
@@ -864,7 +865,8 @@ def heldout_r2(
             rows.append({**row, "r2": np.nan, "status": "failed", "reason": res.message})
             continue
         r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
-        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **res.params})
+        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res),
+                     **res.params})
     return pd.DataFrame(rows)
 
 
