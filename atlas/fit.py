@@ -17,6 +17,12 @@ Protocol (book appendix "Fitting protocol" gives the reasons):
 5. **Uncertainty**: seeded bootstrap that resamples *runs* (``run_id``) with replacement when that column
    exists, else points; percentile CIs; failed replicates are counted and listed, never dropped silently.
 
+6. **Diagnostics**: a free parameter within ``BOUND_RTOL`` of its bound span is flagged ``at_bound:P``; the
+   distinct optima whose objective is within ``max(IDENT_RTOL, 1/n)`` of the best are listed
+   (``FitResult.optima``) and a parameter that differs materially between them (> 10 %) is flagged
+   ``not_identified:P`` with the range it spans; ``no_information:P`` marks a saturation rate no point can
+   move. Every parameter fixed (``fixed`` on all): the given law is scored (objective, R^2), nothing fitted.
+
 A fit that cannot be made (too few points, no finite start, optimiser error) returns ``status="failed"``
 with a message; bad *input* (missing column, non-positive N, NaN loss) raises :class:`FitDataError` naming
 the column and the row before any work starts.

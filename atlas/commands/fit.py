@@ -34,9 +34,14 @@ Columns per law:
 """ + "\n".join(f"  {name:<19} {', '.join(law.columns)}" for name, law in LAWS.items()) + f"""
 Aliases: {', '.join(f'{a} -> {b}' for a, b in ALIASES.items())}.
 R2 is computed on the loss (nats/token), not on log loss. Protocol: book appendix "Fitting protocol".
+Diagnosis (JSON keys): warnings (sentences), flags (at_bound:P, not_identified:P, no_information:P),
+identified, at_bound, not_identified (P -> [min, max] over the near-best optima), optima (the distinct
+near-best optima: objective, rel_gap, n_starts, params), ident_rtol. --fix on every parameter scores the
+given law (objective, R2) without fitting.
 Example:
   python -m atlas fit csl runs.csv --json
   python -m atlas fit atlas runs.csv --heldout --bootstrap 100 --seed 0 --json
+  python -m atlas fit csl runs.csv --fix E=1.69 --fix A=406.4 --fix B=410.7 --fix alpha=0.34 --fix beta=0.28 --json
 """
 
 
