@@ -17,6 +17,12 @@ Protocol (book appendix "Fitting protocol" gives the reasons):
 5. **Uncertainty**: seeded bootstrap that resamples *runs* (``run_id``) with replacement when that column
    exists, else points; percentile CIs; failed replicates are counted and listed, never dropped silently.
 
+6. **Diagnostics**: a free parameter within ``BOUND_RTOL`` of its bound span is flagged ``at_bound:P``; the
+   distinct optima whose objective is within ``max(IDENT_RTOL, 1/n)`` of the best are listed
+   (``FitResult.optima``) and a parameter that differs materially between them (> 10 %) is flagged
+   ``not_identified:P`` with the range it spans; ``no_information:P`` marks a saturation rate no point can
+   move. Every parameter fixed (``fixed`` on all): the given law is scored (objective, R^2), nothing fitted.
+
 A fit that cannot be made (too few points, no finite start, optimiser error) returns ``status="failed"``
 with a message; bad *input* (missing column, non-positive N, NaN loss) raises :class:`FitDataError` naming
 the column and the row before any work starts.
@@ -48,6 +54,19 @@ SPLITS = ("random", "N", "D", "C", "M")
 SPLIT_TITLES = {"random": "R2", "N": "R2(N)", "D": "R2(D)", "C": "R2(C)", "M": "R2(M)"}
 ENGINES = ("direct", "lmfit")  # how each start is optimised (same algorithm, same result; see fit())
 _LMFIT_TINY = 1e-15  # lmfit.lineshapes.tiny: a start's internal value below this is set to 0 (as lmfit does)
+#: identifiability: optima whose objective is within this relative distance of the best (or 1/n, if larger)
+#: are "near-best"; see :func:`distinct_optima` for why 1/n.
+IDENT_RTOL = 1e-3
+#: two optima differ materially when a parameter moves by more than 10 % (log-fitted parameters: |d ln| >
+#: ln 1.1) -- and, for parameters fitted on a linear scale, by more than ``MATERIAL_ABS`` as well
+MATERIAL_REL = 0.10
+IDENT_ATOL_RMS = 1e-5  # log-loss residual per point below which two optima fit equally well (noise-free data)
+MATERIAL_ABS = 0.01  # exponents and transfer weights: a 0.01 change is below any claim we test
+#: R2(N): a model is "of the largest size" when its N is within 1 % of the largest N -- the same shape whose
+#: count differs in the last digits (vocabulary padding, rounding in a table); grid steps are >= 5 % apart
+N_RTOL = 0.01
+#: a parameter is "at its bound" when within this fraction of its (internal) bound span of a bound
+BOUND_RTOL = 1e-4
 _SCREEN_CELLS = 131_072  # grid points x data points per vectorised chunk: 1 MB arrays stay in cache (2.5x faster than 16 MB)
 
 
@@ -262,12 +281,28 @@ class FitResult:
     tie: dict[str, str] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)
     loss: str = "loss"
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # human-readable, one sentence each
     starts: list[list[float]] = field(default_factory=list, repr=False)  # internal free vectors tried
+    #: machine-readable diagnoses, ``"kind:param"``: ``at_bound:lam``, ``not_identified:R_D_star`` (near-best
+    #: optima disagree), ``no_information:lam`` (no data can move it, e.g. lambda with no repeated data)
+    flags: list[str] = field(default_factory=list)
+    #: False when near-best optima from different starts differ materially, or a parameter has no information
+    identified: bool = True
+    at_bound: list[str] = field(default_factory=list)  # public names of free parameters on a bound
+    #: public name -> [min, max] over the near-best optima, for each parameter that differs materially
+    not_identified: dict[str, list[float]] = field(default_factory=dict)
+    #: distinct near-best optima, best first: {"objective", "rel_gap", "n_starts", "params"} (public names)
+    optima: list[dict[str, Any]] = field(default_factory=list)
+    ident_rtol: float = IDENT_RTOL  # the relative objective tolerance that defined "near-best" for this fit
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def trusted(self) -> bool:
+        """A fit whose numbers may back a "reproduced" verdict: ok, identified, nothing on a bound."""
+        return self.ok and self.identified and not self.at_bound
 
     def predict(self, data: Data) -> np.ndarray:
         """Predicted loss (nats/token) for ``data`` (same column mapping as the fit)."""
@@ -300,6 +335,7 @@ def _failed(law: Law, message: str, n: int, t0: float, **kw: Any) -> FitResult:
         n_at_best=0,
         best_start={},
         seconds=time.perf_counter() - t0,
+        identified=False,  # nothing was fitted, so nothing is identified
         **kw,
     )
 
@@ -317,7 +353,7 @@ def start_grid(law: str | Law, free: Sequence[str] | None = None, grid: Mapping[
     public values of log-fitted parameters are converted.
     """
     law = get_law(law)
-    free = list(free or law.names)
+    free = list(law.names if free is None else free)  # an empty list means "every parameter is held"
     override: dict[str, tuple[float, ...]] = {}
     for key, vals in (grid or {}).items():
         p = law.param(key)
@@ -401,6 +437,9 @@ def fit(
     # --- starts: screened grid + explicit ------------------------------------------------------------
     cand: list[np.ndarray] = []
     n_grid = 0
+    if not prob.free:  # every parameter held: score the given law (the way to check a published fit)
+        screen, starts = False, None
+        cand.append(np.empty(0))
     if screen:
         G = start_grid(law, prob.free, grid)
         n_grid = len(G)
@@ -431,7 +470,8 @@ def fit(
     # --- optimise every start with lmfit L-BFGS-B -------------------------------------------------------
     finals: list[tuple[float, np.ndarray, bool, int]] = []
     errors: list[str] = []
-    for i, out in enumerate(_optimise_all(prob, cand, max_nfev, n_jobs, engine)):
+    outs = [_score_only(prob)] if not prob.free else _optimise_all(prob, cand, max_nfev, n_jobs, engine)
+    for i, out in enumerate(outs):
         if isinstance(out, str):
             errors.append(f"start {i}: {out}")
         elif np.isfinite(out[0]):
@@ -448,13 +488,22 @@ def fit(
     logl, _ = law.fn(internal, X, False)
     yhat = np.exp(logl)
     start_full = prob.full(cand[best_i])
-    warn = _diagnose(law, prob, best_x, X)
+    warn, flags, at_bound = _diagnose(law, prob, best_x, X)
+    rtol = max(IDENT_RTOL, 1.0 / n)
+    optima = distinct_optima(law, prob, finals, rtol, huber_delta)
+    spans = _unidentified_spans(law, prob, optima)
+    if spans:
+        flags += [f"not_identified:{k}" for k in spans]
+        warn.append(_unidentified_sentence(spans, optima, rtol))
     if errors:
         warn.append(f"{len(errors)} of {len(cand)} starts raised errors (first: {errors[0]})")
+    message = "converged" if n_conv else "no start reported convergence; best objective kept"
+    if not prob.free:
+        message = "every parameter held fixed: the given law scored, nothing fitted"
     return FitResult(
         law=law.name,
         status="ok",
-        message="converged" if n_conv else "no start reported convergence; best objective kept",
+        message=message,
         params=law.public(internal),
         internal=internal,
         objective=best_f * huber_delta,
@@ -468,8 +517,88 @@ def fit(
         seconds=time.perf_counter() - t0,
         warnings=warn,
         starts=[list(map(float, c)) for c in cand],
+        flags=flags,
+        identified=not spans and not any(f.startswith("no_information:") for f in flags),
+        at_bound=at_bound,
+        not_identified=spans,
+        optima=optima,
+        ident_rtol=rtol,
         **common,
     )
+
+
+def _score_only(prob: _Problem) -> tuple[float, np.ndarray, bool]:
+    """No free parameter: the objective of the given law (reported as converged: nothing to optimise)."""
+    f, _ = prob.value_grad(np.empty(0))
+    return float(f), np.empty(0), True
+
+
+# --------------------------------------------------------------------------------------------------------
+# identifiability
+
+
+def _differs(param: Any, a: float, b: float) -> bool:
+    """Whether two internal values of one parameter differ materially (see ``MATERIAL_REL``)."""
+    if param.log:  # internal value is a natural log: a relative change of the public value
+        return abs(a - b) > np.log1p(MATERIAL_REL)
+    d = abs(a - b)
+    return d > MATERIAL_ABS and d > MATERIAL_REL * max(abs(a), abs(b))
+
+
+def distinct_optima(
+    law: Law, prob: _Problem, finals: Sequence[tuple[float, np.ndarray, bool, int]], rtol: float, scale: float = 1.0
+) -> list[dict[str, Any]]:
+    """The distinct optima whose objective is within ``rtol`` (relative) of the best, best first.
+
+    ``finals`` are ``(objective / scale, free vector, converged, start index)`` per start. Each near-best
+    final joins the first listed optimum it does not differ from materially (every free parameter within
+    ``MATERIAL_REL``), else it is listed as a new one. Why ``rtol = max(1e-3, 1/n)`` in :func:`fit`: with
+    Gaussian log-residuals, two optima whose sums of squares differ by a factor below ``1 + 1/n`` differ by
+    less than one unit of chi^2 -- the data cannot tell them apart at one standard error. On noise-free
+    data (best objective ~ 0) an absolute floor applies: a difference worth ``IDENT_ATOL_RMS`` of log-loss
+    residual per point.
+    """
+    best = min(f for f, *_ in finals)
+    # floor for noise-free data (best ~ 0): a residual of IDENT_ATOL_RMS per point is no evidence either way
+    floor = len(prob.logy) * float(huber(np.array(IDENT_ATOL_RMS), prob.delta)) / prob.delta
+    near = sorted((t for t in finals if t[0] <= best + max(rtol * abs(best), floor)), key=lambda t: t[0])
+    params = [law.param(nm) for nm in prob.free]
+    reps: list[dict[str, Any]] = []
+    for f, x, _, i in near:
+        for rep in reps:
+            if not any(_differs(p, a, b) for p, a, b in zip(params, x, rep["_x"])):
+                rep["n_starts"] += 1
+                break
+        else:
+            full = prob.full(x)
+            public = law.public({nm: float(np.asarray(full[nm]).ravel()[0]) for nm in law.names})
+            reps.append({"objective": f * scale, "rel_gap": (f - best) / max(abs(best), 1e-300),
+                         "n_starts": 1, "start": int(i), "params": public, "_x": np.asarray(x, float)})
+    for rep in reps:
+        rep.pop("_x")
+    return reps
+
+
+def _unidentified_spans(law: Law, prob: _Problem, optima: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Public name -> [min, max] over the near-best optima, for free parameters that differ materially."""
+    out: dict[str, list[float]] = {}
+    if len(optima) < 2:
+        return out
+    for nm in prob.free:
+        p = law.param(nm)
+        vals = [o["params"][p.public] for o in optima]
+        inner = [p.from_public(v) if p.log else v for v in vals]
+        if _differs(p, min(inner), max(inner)):
+            out[p.public] = [float(min(vals)), float(max(vals))]
+    return out
+
+
+def _unidentified_sentence(spans: Mapping[str, Sequence[float]], optima: Sequence[dict[str, Any]], rtol: float) -> str:
+    """One readable warning naming the non-identified parameters and the ranges they span."""
+    ranges = ", ".join(f"{k} in [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in spans.items())
+    objs = [o["objective"] for o in optima]
+    return (f"not identified: {len(optima)} distinct optima from different starts fit equally well (objective "
+            f"{min(objs):.5g} to {max(objs):.5g}; near-best = within {rtol:.2%} of the best) with {ranges}")
 
 
 _WORKER_PROBLEM: tuple[_Problem, list[np.ndarray], int, str] | None = None
@@ -603,13 +732,22 @@ def _run_direct(prob: _Problem, x0: np.ndarray, max_nfev: int) -> tuple[float, n
     return float(f), x, ok
 
 
-def _diagnose(law: Law, prob: _Problem, x: np.ndarray, X: Mapping[str, np.ndarray]) -> list[str]:
-    """Warnings a reader should see: parameters on a bound, saturation rates with no repeated data."""
-    out = []
+def _diagnose(law: Law, prob: _Problem, x: np.ndarray, X: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], list[str]]:
+    """Warnings a reader should see, their flags, and the public names of free parameters on a bound.
+
+    A parameter is on its bound when within ``BOUND_RTOL`` of the bound span (internal units); a
+    saturation rate (lambda, R_D*) is flagged ``no_information`` when no point repeats data.
+    """
+    out: list[str] = []
+    flags: list[str] = []
+    at_bound: list[str] = []
     span = prob.upper - prob.lower
     for nm, v, lo, hi, sp in zip(prob.free, x, prob.lower, prob.upper, span):
-        if v - lo < 1e-4 * sp or hi - v < 1e-4 * sp:
-            out.append(f"{law.param(nm).public} ended on its bound [{law.param(nm).to_public(lo):.4g}, {law.param(nm).to_public(hi):.4g}]")
+        if v - lo < BOUND_RTOL * sp or hi - v < BOUND_RTOL * sp:
+            p = law.param(nm)
+            out.append(f"{p.public} ended on its bound [{p.to_public(lo):.4g}, {p.to_public(hi):.4g}]")
+            flags.append(f"at_bound:{p.public}")
+            at_bound.append(p.public)
     for nm in prob.free:
         if nm.startswith("loglam"):
             pairs = {"loglam": [("D", "U"), ("D_k1", "U_k1"), ("D_k2", "U_k2"), ("D_k3", "U_k3"), ("D_other", "U_other")],
@@ -618,9 +756,11 @@ def _diagnose(law: Law, prob: _Problem, x: np.ndarray, X: Mapping[str, np.ndarra
             repeated = any(np.any(X[d] > X[u]) for d, u in pairs if d in X and u in X)
             if not repeated:
                 out.append(f"{law.param(nm).public} is not identified: no point repeats data (D <= U everywhere)")
+                flags.append(f"no_information:{law.param(nm).public}")
         if nm == "log_rd" and not np.any(X["RD"] > 0):
             out.append("R_D_star is not identified: no point repeats data (D <= U everywhere)")
-    return out
+            flags.append("no_information:R_D_star")
+    return out, flags, at_bound
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -635,6 +775,13 @@ def compute_column(data: Data) -> np.ndarray:
     return 6.0 * np.asarray(data["N"], float) * np.asarray(d, float)
 
 
+def same_size(N: np.ndarray, sizes: Sequence[float] | np.ndarray, rtol: float = N_RTOL) -> np.ndarray:
+    """Rows whose parameter count ``N`` is within ``rtol`` (relative) of any of ``sizes`` (parameters)."""
+    N = np.asarray(N, float)[:, None]
+    sizes = np.asarray(sizes, float)[None, :]
+    return np.any(np.abs(N - sizes) <= rtol * np.abs(sizes), axis=1)
+
+
 def heldout_mask(
     data: Data,
     split: str,
@@ -647,8 +794,8 @@ def heldout_mask(
     """Boolean mask of held-out rows for one of the paper's splits (App. B.3).
 
     * ``random``: a seeded random ``frac`` of the points;
-    * ``N``: every point of the largest model size (``n_values``: hold out these sizes instead -- the paper
-      held out 660M and 8B);
+    * ``N``: every point of the largest model size, i.e. with N within ``N_RTOL`` (1 %) of the largest N
+      (``n_values``: hold out these sizes instead -- the paper held out 660M and 8B);
     * ``D``: the top ``frac`` of points by data (``D``; ties at the threshold held out too);
     * ``C``: the top ``frac`` by compute ``C = 6 N D_tot`` (see :func:`compute_column`);
     * ``M``: unseen mixtures -- every point whose run mixes K >= 3 languages (not monolingual, bilingual or
@@ -668,9 +815,8 @@ def heldout_mask(
         return mask
     if split == "N":
         N = frame[columns.get("N", "N")].to_numpy(float)
-        if n_values is not None:
-            return np.isin(N, np.asarray(n_values, float))
-        return N == N.max()
+        targets = np.asarray(n_values if n_values is not None else [N.max()], float)
+        return same_size(N, targets)
     if split in ("D", "C"):
         v = frame[columns.get("D", "D")].to_numpy(float) if split == "D" else compute_column(
             {c: frame[columns.get(c, c)] for c in ("C", "D_tot", "D", "N") if columns.get(c, c) in frame}
@@ -698,7 +844,8 @@ def heldout_r2(
 ) -> pd.DataFrame:
     """Fit on the training part of each split and score R^2 (on loss) on its held-out part.
 
-    One row per split: ``split, metric, n_train, n_test, r2, status, reason`` plus the fitted parameters.
+    One row per split: ``split, metric, n_train, n_test, r2, status, reason``, the training fit's diagnosis
+    (``identified, flags, warnings, n_optima``: :func:`diagnosis_columns`) and its fitted parameters.
     A split that cannot be scored (no held-out point, too few training points, failed fit) gets
     ``r2 = NaN`` and a ``reason``; it is never dropped.
     """
@@ -724,7 +871,8 @@ def heldout_r2(
             rows.append({**row, "r2": np.nan, "status": "failed", "reason": res.message})
             continue
         r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
-        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **res.params})
+        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res),
+                     **res.params})
     return pd.DataFrame(rows)
 
 
@@ -829,11 +977,21 @@ def bootstrap(
 # many fits
 
 
+def diagnosis_columns(res: FitResult) -> dict[str, Any]:
+    """A fit's diagnosis as flat table cells: ``identified`` (bool), ``flags`` (comma-separated
+    ``kind:param``; ``failed`` for a failed fit), ``warnings`` (sentences joined by `` | ``), ``n_optima``
+    (distinct near-best optima)."""
+    flags = list(res.flags) if res.ok else ["failed"]
+    return {"identified": bool(res.ok and res.identified), "flags": ",".join(flags),
+            "warnings": " | ".join(res.warnings), "n_optima": len(res.optima)}
+
+
 def fit_groups(law: str | Law, data: Data, by: str | Sequence[str], **fit_kw: Any) -> pd.DataFrame:
     """Fit ``law`` separately to each group of rows (e.g. per ``eval_lang``); one row per group.
 
     Failed fits (and groups whose data fail validation) appear with ``status`` and ``message``; none is
-    dropped.
+    dropped. Every row carries the fit's diagnosis (:func:`diagnosis_columns`): ``identified``, ``flags``,
+    ``warnings``, ``n_optima``.
     """
     law = get_law(law)
     frame = _as_frame(data)
@@ -845,8 +1003,10 @@ def fit_groups(law: str | Law, data: Data, by: str | Sequence[str], **fit_kw: An
         try:
             res = fit(law, part.reset_index(drop=True), **fit_kw)
             rows.append({**head, "law": law.name, "status": res.status, "message": res.message, "r2": res.r2,
-                         "n_points": res.n_points, "n_converged": res.n_converged, "n_starts": res.n_starts, **res.params})
+                         "n_points": res.n_points, "n_converged": res.n_converged, "n_starts": res.n_starts,
+                         **diagnosis_columns(res), **res.params})
         except FitDataError as exc:
             rows.append({**head, "law": law.name, "status": "failed", "message": str(exc), "r2": np.nan,
-                         "n_points": len(part)})
+                         "n_points": len(part), "identified": False, "flags": "failed", "warnings": str(exc),
+                         "n_optima": 0})
     return pd.DataFrame(rows)

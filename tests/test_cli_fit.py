@@ -108,3 +108,30 @@ def test_module_entry_point(runs_csv):
                           capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["law"] == "csl"
+
+
+def test_fix_every_parameter_scores_the_given_law(runs_csv, capsys):
+    fixes = [a for k, v in TRUE.items() for a in ("--fix", f"{k}={v}")]
+    assert main(["fit", "csl", str(runs_csv), *fixes, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "ok" and out["params"] == pytest.approx(TRUE)
+    frame = pd.read_csv(runs_csv)
+    resid = frame["loss"] - get_law("csl").predict(frame, TRUE)
+    assert out["r2"] == pytest.approx(1 - (resid**2).sum() / ((frame["loss"] - frame["loss"].mean()) ** 2).sum())
+    assert out["objective"] > 0 and out["identified"] is True and out["flags"] == [] and len(out["optima"]) == 1
+
+
+def test_json_carries_the_diagnosis(runs_csv, capsys):
+    frame = pd.read_csv(runs_csv).assign(D=1e9)  # one D: E, B and beta trade off
+    frame["loss"] = get_law("csl").predict(frame, TRUE) * np.exp(np.random.default_rng(1).normal(0, 0.003, len(frame)))
+    path = runs_csv.parent / "flat.csv"
+    frame.to_csv(path, index=False)
+    assert main(["fit", "csl", str(path), "--json", "--n-starts", "6"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("warnings", "flags", "identified", "at_bound", "not_identified", "optima", "ident_rtol"):
+        assert key in out
+    assert out["identified"] is False and "beta" in out["not_identified"] and "not_identified:beta" in out["flags"]
+    assert len(out["optima"]) >= 2 and set(out["optima"][0]) >= {"objective", "rel_gap", "n_starts", "params"}
+    assert main(["fit", "csl", str(path), "--n-starts", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "warning: not identified" in text and "distinct near-best optima" in text

@@ -224,3 +224,83 @@ def test_column_mapping_fits_csl_on_total_tokens():
     data["loss"] = get_law("csl").predict({"N": data["N"], "D": data["D_tot"]}, CHINCHILLA)
     res = fit("csl", data, columns={"D": "D_tot"}, n_starts=2)
     assert res.r2 > 0.9999 and abs(res.params["beta"] - 0.28) < 0.01
+
+
+# --------------------------------------------------------------------------------------------------------
+# diagnostics: bounds, identifiability, every parameter fixed, R2(N) tolerance
+
+
+def _constant_d_csl(noise: float, seed: int = 0) -> pd.DataFrame:
+    """CSL data with one D for every point: E, B and beta trade off (only E + B/D^beta is seen)."""
+    data = synthetic("csl").copy()
+    data["D"] = 1e9
+    rng = np.random.default_rng(seed)
+    data["loss"] = get_law("csl").predict(data, CHINCHILLA) * np.exp(rng.normal(0, noise, len(data)))
+    return data
+
+
+def test_well_identified_fit_reports_one_optimum():
+    res = fit("csl", synthetic("csl"), n_starts=4)
+    assert res.identified and res.trusted and not res.flags and not res.not_identified
+    assert len(res.optima) == 1 and res.optima[0]["n_starts"] == res.n_at_best
+    assert res.optima[0]["params"] == pytest.approx(res.params)
+    assert res.ident_rtol == pytest.approx(max(F.IDENT_RTOL, 1 / res.n_points))
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.003])
+def test_degenerate_parameters_are_named_with_their_range(noise):
+    res = fit("csl", _constant_d_csl(noise), n_starts=6)
+    assert res.ok and not res.identified and not res.trusted
+    assert {"B", "beta"} <= set(res.not_identified)  # the data-term parameters trade off
+    assert "A" not in res.not_identified and "alpha" not in res.not_identified  # N still varies
+    assert {f"not_identified:{k}" for k in res.not_identified} <= set(res.flags)
+    lo, hi = res.not_identified["beta"]
+    assert hi / lo > 1.1
+    assert len(res.optima) >= 2 and res.optima[0]["rel_gap"] == 0.0
+    assert [o["objective"] for o in res.optima] == sorted(o["objective"] for o in res.optima)
+    warning = next(w for w in res.warnings if w.startswith("not identified"))
+    assert "beta in [" in warning and "distinct optima" in warning
+
+
+def test_parameter_on_its_bound_is_flagged():
+    # tiny models with a planted alpha = 4, beyond the upper bound 3: the fit must stop on the bound
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"N": rng.uniform(2, 20, 40), "D": 10 ** rng.uniform(8, 10, 40)})
+    truth = {**CHINCHILLA, "A": 10.0, "alpha": 4.0}
+    data["loss"] = get_law("csl").predict(data, truth)
+    held = {k: v for k, v in truth.items() if k != "alpha"}
+    res = fit("csl", data, n_starts=2, fixed=held)
+    assert res.params["alpha"] == pytest.approx(get_law("csl").param("alpha").upper, rel=1e-3)
+    assert res.at_bound == ["alpha"] and "at_bound:alpha" in res.flags and not res.trusted
+    assert any(w.startswith("alpha ended on its bound") for w in res.warnings)
+    ok = fit("csl", data, n_starts=2, fixed={**held, "alpha": 4.0 - 1.0})  # a fixed value is no diagnosis
+    assert not ok.at_bound
+
+
+def test_every_parameter_fixed_scores_the_given_law():
+    data = synthetic("csl")
+    res = fit("csl", data, fixed=dict(CHINCHILLA))
+    assert res.ok and res.n_starts == 1 and res.n_converged == 1 and res.identified
+    assert res.params == pytest.approx(CHINCHILLA)
+    assert res.r2 == pytest.approx(F.r2_score(data["loss"], get_law("csl").predict(data, CHINCHILLA)))
+    assert res.objective > 0 and "held fixed" in res.message
+    worse = fit("csl", data, fixed={**CHINCHILLA, "E": 1.5})
+    assert worse.r2 < res.r2 and worse.objective > res.objective
+    h = heldout_r2("csl", data, splits=("random",), fixed=dict(CHINCHILLA))
+    assert h.status.tolist() == ["ok"]
+
+
+def test_heldout_n_tolerates_last_digit_differences():
+    N = np.array([1e6, 1e6, 2.81e9, 2.8099e9, 2.810001e9, 2.5e9])
+    mask = heldout_mask({"N": N}, "N")
+    assert mask.tolist() == [False, False, True, True, True, False]
+    assert heldout_mask({"N": N}, "N", n_values=[1.0000001e6]).tolist() == [True, True, False, False, False, False]
+    assert F.same_size(np.array([100.0, 101.5]), [100.0]).tolist() == [True, False]
+
+
+def test_fit_groups_keeps_the_diagnosis():
+    data = pd.concat([synthetic("csl").assign(lang="a"), _constant_d_csl(0.003).assign(lang="b")], ignore_index=True)
+    table = fit_groups("csl", data, by="lang", n_starts=6).set_index("lang")
+    assert table.loc["a", "identified"] and table.loc["a", "flags"] == "" and table.loc["a", "n_optima"] == 1
+    assert not table.loc["b", "identified"] and "not_identified:beta" in table.loc["b", "flags"]
+    assert "not identified" in table.loc["b", "warnings"]

@@ -34,9 +34,14 @@ Columns per law:
 """ + "\n".join(f"  {name:<19} {', '.join(law.columns)}" for name, law in LAWS.items()) + f"""
 Aliases: {', '.join(f'{a} -> {b}' for a, b in ALIASES.items())}.
 R2 is computed on the loss (nats/token), not on log loss. Protocol: book appendix "Fitting protocol".
+Diagnosis (JSON keys): warnings (sentences), flags (at_bound:P, not_identified:P, no_information:P),
+identified, at_bound, not_identified (P -> [min, max] over the near-best optima), optima (the distinct
+near-best optima: objective, rel_gap, n_starts, params), ident_rtol. --fix on every parameter scores the
+given law (objective, R2) without fitting.
 Example:
   python -m atlas fit csl runs.csv --json
   python -m atlas fit atlas runs.csv --heldout --bootstrap 100 --seed 0 --json
+  python -m atlas fit csl runs.csv --fix E=1.69 --fix A=406.4 --fix B=410.7 --fix alpha=0.34 --fix beta=0.28 --json
 """
 
 
@@ -162,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
         "n_at_best": res.n_at_best,
         "best_start": res.best_start,
         "warnings": res.warnings,
+        "flags": res.flags,
+        "identified": res.identified,
+        "at_bound": res.at_bound,
+        "not_identified": res.not_identified,
+        "ident_rtol": res.ident_rtol,
+        "optima": res.optima,
         "seconds": res.seconds,
     }
     if args.heldout:
@@ -196,3 +207,8 @@ def _print_human(out: dict[str, Any]) -> None:
           else f"  {row['metric']:<6} = nan  ({row['reason']})\n")
     for msg in out["warnings"]:
         w(f"warning: {msg}\n")
+    if len(out.get("optima") or []) > 1:
+        w(f"distinct near-best optima (objective within {out['ident_rtol']:.2%} of the best):\n")
+        for o in out["optima"]:
+            vals = ", ".join(f"{k}={v:.4g}" for k, v in o["params"].items() if v is not None)
+            w(f"  +{o['rel_gap']:.3%}  ({o['n_starts']} start(s))  {vals}\n")
