@@ -10,7 +10,7 @@ finetune. With ``L_t^unimax`` the base's loss on t and ``L_{s->t}(d)`` the finet
   (nats/token; < 0: t improved);
 * ``g_l = (1/d_max) * integral_0^{d_max} (L_l^unimax - L_{l->l}(d)) dd = FAS_{l->l}`` -- the adaptation gain;
 * z-scores: ``g~_l = (g_l - mu_g) / sd_g`` over every language with a gain; ``delta~_{s->t} = (delta_{s->t}
-  - mu_{delta,t}) / sd_{delta,t}`` over the sources s != t of each target t;
+  - mu_{delta,t}) / sd_{delta,t}`` over the sources s != t of each target t (every source with a delta);
 * the feature vector of a pair: ``x_{s->t} = [g~_s, g~_t, g~_s - g~_t, delta~_{s->t}]``.
 
 How this module reads the formulas (the tests pin each rule):
@@ -157,16 +157,17 @@ def transfer_features(fas: pd.DataFrame) -> pd.DataFrame:
 
     ``fas``: :func:`fas_scores` / :func:`fas_table` rows (several rows of one (source, target), e.g. seeds,
     are averaged first). A pair has features when g_s, g_t and delta_{s->t} exist and target t has at least
-    two sources with a delta (its z-score needs a spread). Index: (source, target). Columns: ``g_s, g_t``
+    two sources with a delta (its z-score needs a spread). delta~ uses every source s != t with a delta,
+    including sources without a gain of their own (the paper has all of them; here it uses what exists). Index: (source, target). Columns: ``g_s, g_t``
     (nats/token), ``delta`` (nats/token), then :data:`FEATURE_NAMES` = ``[g~_s, g~_t, g~_s - g~_t, delta~]``.
     """
     mean = (fas[np.isfinite(fas["fas"]) & np.isfinite(fas["delta"])]
             .groupby(["source", "target"], as_index=False)[["fas", "delta"]].mean())
     g = adaptation_gains(mean)
     g_z = _z(g)
-    pairs = mean[(mean["source"] != mean["target"]) & mean["source"].isin(g.index) & mean["target"].isin(g.index)]
-    pairs = pairs.copy()
-    pairs["delta_z"] = pairs.groupby("target")["delta"].transform(_z)  # over the sources of each target
+    pairs = mean[mean["source"] != mean["target"]].copy()
+    pairs["delta_z"] = pairs.groupby("target")["delta"].transform(_z)  # over every source of t with a delta
+    pairs = pairs[pairs["source"].isin(g.index) & pairs["target"].isin(g.index)]
     out = pd.DataFrame({
         "source": pairs["source"], "target": pairs["target"],
         "g_s": pairs["source"].map(g).to_numpy(), "g_t": pairs["target"].map(g).to_numpy(),
