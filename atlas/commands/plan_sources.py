@@ -44,11 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.measured is not None:
         if measured is not None:
             raise sources.SourcePlanError(f"--measured applies to a FILE.csv matrix only, not {args.matrix!r}")
-        measured = sources.read_matrix_csv(args.measured).astype(str).apply(lambda c: c.str.strip().str.lower())
-        bad = sorted(set(measured.to_numpy().ravel()) - {"true", "false", "1", "0"})
-        if bad:
-            raise sources.SourcePlanError(f"{args.measured}: mask cells must be true/false or 1/0, got {bad[:5]}")
-        measured = measured.isin(["true", "1"])
+        measured = sources.read_mask_csv(args.measured)
     best = sources.best_sources(matrix, args.target, args.k, measured)
     if args.json:
         print(json.dumps(best, indent=2))

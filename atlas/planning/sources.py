@@ -144,6 +144,22 @@ def read_matrix_csv(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def read_mask_csv(path: str | Path) -> pd.DataFrame:
+    """A measured mask CSV in the matrix's layout: cells true/false or 1/0 (an empty cell is false)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"mask file {str(p)!r} does not exist")
+    try:
+        raw = pd.read_csv(p, index_col=0, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SourcePlanError(f"{p}: not a readable CSV ({exc})") from None
+    cells = raw.apply(lambda c: c.str.strip().str.lower())
+    bad = sorted(set(cells.to_numpy().ravel()) - {"true", "false", "1", "0", ""})
+    if bad:
+        raise SourcePlanError(f"{p}: mask cells must be true/false or 1/0, got {bad[:5]}")
+    return cells.isin(["true", "1"])
+
+
 def preset_matrix(preset: str, root: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """A preset's matrix from its committed runs: measured BTS completed by the random forest when the runs
     support it, else measured BTS alone. Returns ``(matrix, measured, note)``."""
