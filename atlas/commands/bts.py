@@ -84,3 +84,6 @@ def add_parser(subparsers) -> None:
                         "curve's last evaluation)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
+    from atlas.commands.bts_extrapolate import attach  # `bts extrapolate ...`: its own parser and module
+
+    attach(p)

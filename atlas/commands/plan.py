@@ -65,6 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--k", type=float, default=None, help="languages (K-law fits only)")
     opt.add_argument("--json", action="store_true", help="print one JSON object")
     opt.set_defaults(func=run_optimal)
+    from atlas.commands.plan_sources import add_parser as add_sources  # `plan sources`: its own module
+
+    add_sources(sub)
 
 
 def _emit(out: dict[str, Any], as_json: bool) -> None:

@@ -5,6 +5,8 @@ pretrain-from-scratch vs finetune crossover.
   general iso-loss solution from any starting point.
 * :mod:`atlas.planning.optimal`   -- compute-optimal N and D for a FLOP budget (CSL or K-law).
 * :mod:`atlas.planning.crossover` -- where training from scratch overtakes finetuning (ATLAS Sec. 6).
+* :mod:`atlas.planning.sources`   -- the k best co-training source languages of a transfer matrix (beyond the
+  paper; imported on use, not here, so that ``atlas.planning`` stays light).
 """
 
 from atlas.planning.crossover import PAPER_CROSSOVER_LAW, CrossoverLaw, decide, find_crossover, fit_crossover_law
