@@ -205,7 +205,7 @@ def _load_bilingual(preset: str, root: Path | None) -> list[dict[str, Any]]:
 
 
 def _curve(path: Path, lang: str, eval_set: str, loss: str) -> tuple[np.ndarray, np.ndarray]:
-    m = pd.read_csv(path / records.METRICS)
+    m = records.main_trajectory(pd.read_csv(path / records.METRICS))
     missing = {"tokens", "eval_lang", "eval_set", loss} - set(m.columns)
     if missing:
         raise BTSInputError(f"{path / records.METRICS}: missing column(s) {sorted(missing)}")

@@ -179,6 +179,18 @@ def load_metrics(preset: str, experiment: str | None = None, root: Path | None =
     return pd.concat(frames, ignore_index=True)
 
 
+def main_trajectory(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The evaluations along each run's own trajectory: cooldown-branch rows (decayed before the run's last
+    step) removed, so a loss curve has one point per step. Works on one run's ``metrics.csv`` or on
+    :func:`load_metrics`' table (grouped by ``experiment`` and ``run_id``)."""
+    if metrics.empty or "decayed" not in metrics:
+        return metrics
+    keys = [c for c in ("experiment", "run_id") if c in metrics]
+    last = metrics.groupby(keys)["step"].transform("max") if keys else metrics["step"].max()
+    branch = metrics["decayed"].astype(bool) & (metrics["step"] < last)
+    return metrics[~branch].reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------------------------------------
 # Which tokenizer model the runs were trained with
 

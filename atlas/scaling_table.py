@@ -160,7 +160,10 @@ def build_table(
         for l in langs:
             per_lang_D[l].append(mix.get(l, 0.0) * tok)
             per_lang_U[l].append(float(uniq.get(l, 0.0)) if l in mix else 0.0)
-    table = m[[c for c in ("run_id", "experiment", "eval_lang", "eval_set", "step", "tokens", "loss", "loss_u") if c in m]].copy()
+    if "decayed" not in m:
+        m["decayed"] = True  # frames built by hand: every row is a model of its own (the caller's claim)
+    table = m[[c for c in ("run_id", "experiment", "eval_lang", "eval_set", "step", "tokens", "loss", "loss_u",
+                           "decayed") if c in m]].copy()
     for k, v in out_cols.items():
         table[k] = v
     for l in langs:
@@ -250,12 +253,15 @@ def fit_rows(
     loss: str = "loss",
     exclude_diverged: bool = True,
     require_trained: bool = True,
+    decayed_only: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the protocol's exclusions; return ``(rows, report)`` where the report counts each exclusion.
 
-    Excluded (each reason counted, nothing silent): other evaluation sets; diverged runs; evaluations
-    before any token of the target was seen (``D = 0``: the laws need ``D > 0``) or targets outside the
-    mixture (``require_trained``); non-finite or non-positive losses.
+    Excluded (each reason counted, nothing silent): evaluations of a model whose learning rate was not decayed
+    (``decayed_only``: a scaling law's data point is a decayed model -- cooldown branches and each run's last
+    evaluation; ``False`` keeps the stable-phase checkpoints, the old behaviour, as an ablation); other
+    evaluation sets; diverged runs; evaluations before any token of the target was seen (``D = 0``: the laws
+    need ``D > 0``) or targets outside the mixture (``require_trained``); non-finite or non-positive losses.
     """
     keep = np.ones(len(table), bool)
     report = []
@@ -266,6 +272,11 @@ def fit_rows(
         report.append({"reason": reason, "rows": int(newly.sum())})
         keep &= ~mask
 
+    if decayed_only and "decayed" in table:
+        drop(~table["decayed"].to_numpy(bool), "not a decayed model (stable-phase checkpoint)")
+    elif "decayed" in table:  # the ablation: one row per step, the main run's (cooldown branches dropped)
+        drop(table["decayed"].to_numpy(bool) & (table["step"].to_numpy() < table.groupby(
+            ["experiment", "run_id"])["step"].transform("max").to_numpy()), "cooldown branch (ablation: main run only)")
     if eval_set is not None:
         drop(table["eval_set"].to_numpy() != eval_set, f"eval_set != {eval_set!r}")
     if exclude_diverged and "status" in table:

@@ -172,3 +172,33 @@ def test_cpu_design_equal_vocabularies_unique_text_and_epochs_across_k():
                 key = (s["shape"]["name"], s["run_id"].split("-seed")[0])
                 seeds.setdefault(key, set()).add(s["seed"])
         assert max(len(v) for v in seeds.values()) >= 3
+
+
+# ------------------------------------------------------------------------------------------- the analysis
+
+
+def _two_runs() -> pd.DataFrame:
+    # run a: branches at 10 and 20, main run evaluated at 10, 20 (undecayed) and 40 (its own decay)
+    a = pd.DataFrame({"experiment": "m", "run_id": "a", "step": [10, 10, 20, 20, 40],
+                      "decayed": [False, True, False, True, True], "loss": [5.0, 4.5, 4.0, 3.6, 3.0]})
+    b = pd.DataFrame({"experiment": "m", "run_id": "b", "step": [5, 9], "decayed": [False, True], "loss": [6.0, 5.0]})
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_main_trajectory_drops_only_cooldown_branches():
+    main = records.main_trajectory(_two_runs())
+    assert main[main["run_id"] == "a"]["loss"].tolist() == [5.0, 4.0, 3.0]
+    assert main[main["run_id"] == "b"]["loss"].tolist() == [6.0, 5.0]
+    one_run = records.main_trajectory(_two_runs().query("run_id == 'a'").drop(columns=["experiment", "run_id"]))
+    assert one_run["loss"].tolist() == [5.0, 4.0, 3.0]
+
+
+def test_fit_rows_uses_decayed_models_unless_asked_for_the_ablation():
+    from atlas.scaling_table import fit_rows
+
+    t = _two_runs().assign(eval_set="bible", D=1.0, status="done")
+    rows, report = fit_rows(t)
+    assert sorted(rows["loss"]) == [3.0, 3.6, 4.5, 5.0]
+    assert report.set_index("reason")["rows"].iloc[0] == 3
+    old, _ = fit_rows(t, decayed_only=False)
+    assert sorted(old["loss"]) == [3.0, 4.0, 5.0, 5.0, 6.0]  # the stable-phase curve, branches dropped
