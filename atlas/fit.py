@@ -798,8 +798,10 @@ def heldout_mask(
       (``n_values``: hold out these sizes instead -- the paper held out 660M and 8B);
     * ``D``: the top ``frac`` of points by data (``D``; ties at the threshold held out too);
     * ``C``: the top ``frac`` by compute ``C = 6 N D_tot`` (see :func:`compute_column`);
-    * ``M``: unseen mixtures -- every point whose run mixes K >= 3 languages (not monolingual, bilingual or
-      Unimax; rows with ``experiment == "unimax"`` stay in training).
+    * ``M``: unseen mixtures -- with a balanced K design (a ``replicate`` column, :func:`atlas.grid.balanced_k_design`)
+      every mixture of replicate >= 1 (one per target and K >= 2); otherwise every point whose run mixes
+      K >= 3 languages (not monolingual, bilingual or Unimax; rows with ``experiment == "unimax"`` stay in
+      training).
     """
     columns = dict(columns or {})
     frame = _as_frame(data)
@@ -823,6 +825,8 @@ def heldout_mask(
         )
         threshold = np.sort(v)[n - k]
         return v >= threshold
+    if "replicate" in frame and frame["replicate"].notna().any():
+        return frame["replicate"].fillna(0).to_numpy(float) >= 1
     kcol = columns.get("K", "K")
     if kcol not in frame:
         raise FitDataError(f"split 'M' needs column {kcol!r} (languages in the run's mixture)")

@@ -436,7 +436,7 @@ def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def balanced_k_design(targets: list[str], fillers: list[str], ks: list[int], sets: int, seed: int = 0
-                      ) -> tuple[list[tuple[str, list[str]]], dict[str, int]]:
+                      ) -> tuple[list[tuple[str, list[str], int]], dict[str, int]]:
     """The K-law design: every target at every K, ``sets`` different co-language sets at each K >= 2.
 
     The rule, stated once (it is quoted in the book):
@@ -450,7 +450,9 @@ def balanced_k_design(targets: list[str], fillers: list[str], ks: list[int], set
       for each group, picks ``K - g`` filler slots and one filler of each; a draw that would give a target a
       co-language set it already has at this K is redrawn.
 
-    Returns the named mixtures (``k1-eng``, ``k4a``, ...) and the slot of every language.
+    Returns the named mixtures with their replicate ``(name, languages, r)`` (``k1-eng``, ``k4a``, ...; K = 1
+    is replicate 0) and the slot of every language. Each target has exactly one mixture per replicate at each
+    K >= 2, so "replicate >= 1" is a set of unseen mixtures for Table 1's R2(M) that no choice of K_t saw.
     """
     T, kmax = len(targets), max(ks)
     if T < 1 or len(set(targets) | set(fillers)) != T + len(fillers):
@@ -466,10 +468,10 @@ def balanced_k_design(targets: list[str], fillers: list[str], ks: list[int], set
     by_slot: dict[int, list[str]] = {}
     for f in fillers:
         by_slot.setdefault(slots[f], []).append(f)
-    mixtures: list[tuple[str, list[str]]] = []
+    mixtures: list[tuple[str, list[str], int]] = []
     for k in ks:
         if k == 1:
-            mixtures += [(f"k1-{t}", [t]) for t in targets]
+            mixtures += [(f"k1-{t}", [t], 0) for t in targets]
             continue
         g = min(T, max(2, k // 2))
         if T % g or k - g > len(by_slot):
@@ -493,7 +495,7 @@ def balanced_k_design(targets: list[str], fillers: list[str], ks: list[int], set
                 raise GridError(f"capacity design: could not draw {sets} different co-language sets at K={k}")
             for t, c in cos:
                 seen[t].add(c)
-            mixtures += [(f"k{k}{next(names)}", sorted(m)) for m in draw]
+            mixtures += [(f"k{k}{next(names)}", sorted(m), r) for m in draw]
     return mixtures, slots
 
 
@@ -519,14 +521,16 @@ def _balanced_capacity(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     sampling = {"partition": "slots", "pool": pool, "n_slots": max(ks), "slot_seed": design_seed}
     out = []
     for s in shapes:
-        for name, langs in mixtures:
+        for name, langs, replicate in mixtures:
             k = len(langs)
             for r in [run] + ([run.with_seed(v) for v in seeds] if s["name"] in seed_shapes and name in seed_mixes else []):
-                out.append(ctx.spec(
+                spec = ctx.spec(
                     run_id=f"cap-{name}-{s['name']}{r.seed_suffix}", experiment="capacity", shape=s, kind="multi",
                     mixture={x: 1.0 / k for x in langs}, languages=langs, tokens=k * per_lang,
                     eval_langs=[x for x in langs if x in targets],
-                    sampling={**sampling, "slots": {x: slots[x] for x in langs}}, run=r))
+                    sampling={**sampling, "slots": {x: slots[x] for x in langs}}, run=r)
+                spec["design"] = {"mixture": name, "K": k, "replicate": replicate}
+                out.append(spec)
     return out
 
 

@@ -14,6 +14,9 @@ One row per (run, evaluation step, evaluation language, evaluation set). Columns
 * ``p_family`` -- summed mixture weight of the languages in the target's family group (MSL)
 * ``D_<iso3>``, ``U_<iso3>`` -- tokens seen / unique tokens of every source language of any mixture
 * ``in_mixture`` -- the target language is trained on (``D > 0`` once training started)
+* ``replicate`` -- which co-language set of the balanced K design the run belongs to (``NaN`` outside it);
+  mixtures of replicate >= 1 are Table 1's unseen mixtures (split M)
+* ``decayed`` -- the row is a decayed model (a cooldown branch or a run's last evaluation)
 * finetunes: ``base_run``, ``base_tokens``, ``C_with_base = 6 N (D_tot + base_tokens)``, ``scratch_run``
   (``<experiment>/<run_id>`` of the matching from-scratch run); ``D`` and the per-language columns count the
   finetuning tokens only.
@@ -125,7 +128,8 @@ def build_table(
         raise ScalingTableError(f"metrics of run(s) {['/'.join(k) for k in unknown[:3]]} have no spec")
     out_cols: dict[str, list[Any]] = {k: [] for k in (
         "mixture_id", "N", "N_non_embedding", "D", "U", "D_tot", "D_other", "U_other", "K", "C", "p_family",
-        "in_mixture", "status", "shape", "vocab", "seed", "base_run", "base_tokens", "C_with_base", "scratch_run")}
+        "in_mixture", "status", "shape", "vocab", "seed", "base_run", "base_tokens", "C_with_base", "scratch_run",
+        "replicate")}
     per_lang_D = {l: [] for l in langs}
     per_lang_U = {l: [] for l in langs}
     tokens = m["tokens"].to_numpy(float)
@@ -157,6 +161,8 @@ def build_table(
         out_cols["scratch_run"].append(_opt(s, "scratch_run"))
         out_cols["base_tokens"].append(base_tokens)
         out_cols["C_with_base"].append(6.0 * N * (tok + base_tokens))
+        rep_ = _opt(s, "design.replicate")
+        out_cols["replicate"].append(np.nan if rep_ is None else float(rep_))
         for l in langs:
             per_lang_D[l].append(mix.get(l, 0.0) * tok)
             per_lang_U[l].append(float(uniq.get(l, 0.0)) if l in mix else 0.0)
@@ -212,13 +218,20 @@ def atlas_design(
     The base table's ``D_other``/``U_other`` (every non-target language) are kept as ``D_other_all``/
     ``U_other_all`` for the ``atlas-other`` ablation (see :func:`law_columns`).
 
-    ``transfer``: the K_t languages (default: :func:`co_sampled`, the paper's choice). Empty slots (fewer
+    ``transfer``: the K_t languages (default: :func:`co_sampled`, the paper's choice, counted over the
+    mixtures that split M does NOT hold out, so R2(M) scores mixtures that played no part in choosing K_t). Empty slots (fewer
     than 3 co-sampled languages) get zero tokens, so their tau is not identified (the fit warns).
     The chosen languages are stored in ``frame.attrs["transfer_languages"]``.
     """
     target = languages.resolve(target)
     if transfer is None:
-        transfer = co_sampled(table, target, k_t)
+        from atlas.fit import FitDataError, heldout_mask
+
+        try:
+            unseen = heldout_mask(table, "M")
+        except FitDataError:
+            unseen = np.zeros(len(table), bool)
+        transfer = co_sampled(table[~unseen], target, k_t)
     transfer = [languages.resolve(l) for l in transfer]
     if target in transfer:
         raise ScalingTableError(f"the target {target!r} cannot be one of its own transfer languages")

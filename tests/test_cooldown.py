@@ -128,9 +128,11 @@ def test_balanced_k_design_every_target_at_every_k_with_two_co_sets(seed):
     mixtures, slots = balanced_k_design(TARGETS, FILLERS, [1, 2, 4, 8], 2, seed)
     for t in TARGETS:
         for k in (1, 2, 4, 8):
-            co = {frozenset(set(m) - {t}) for name, m in mixtures if len(m) == k and t in m}
+            co = {frozenset(set(m) - {t}) for name, m, r in mixtures if len(m) == k and t in m}
+            if k > 1:  # one mixture per replicate: replicate 1 is a set of unseen mixtures for R2(M)
+                assert sorted(r for name, m, r in mixtures if len(m) == k and t in m) == [0, 1]
             assert len(co) == (1 if k == 1 else 2), (t, k, co)
-    for name, m in mixtures:
+    for name, m, r in mixtures:
         assert len({slots[x] for x in m}) == len(m), f"{name} puts two languages on one verse slot"
     assert balanced_k_design(TARGETS, FILLERS, [1, 2, 4, 8], 2, seed) == (mixtures, slots)  # seeded
 
@@ -202,3 +204,23 @@ def test_fit_rows_uses_decayed_models_unless_asked_for_the_ablation():
     assert report.set_index("reason")["rows"].iloc[0] == 3
     old, _ = fit_rows(t, decayed_only=False)
     assert sorted(old["loss"]) == [3.0, 4.0, 5.0, 5.0, 6.0]  # the stable-phase curve, branches dropped
+
+
+def test_split_m_holds_out_the_second_replicate_and_k_t_never_sees_it():
+    from atlas.fit import heldout_mask
+    from atlas.scaling_table import atlas_design
+
+    def row(run, mix, rep):
+        out = {"run_id": run, "experiment": "capacity", "eval_lang": "eng", "mixture_id": mix, "replicate": rep,
+               "K": mix.count(":"), "D": 1.0, "D_tot": 2.0, "D_other": 1.0, "U_other": 0.0}
+        for l in ("fra", "rus", "cmn", "deu"):
+            out[f"D_{l}"], out[f"U_{l}"] = (0.5, 1.0) if l in mix else (0.0, 0.0)
+        return out
+
+    t = pd.DataFrame([row("a", "eng:1", 0), row("b", "eng:0.5,fra:0.5", 0), row("c", "cmn:0.5,eng:0.5", 1),
+                      row("d", "deu:0.25,eng:0.25,fra:0.25,rus:0.25", 0),
+                      row("e", "cmn:0.25,deu:0.25,eng:0.25,rus:0.25", 1)])
+    assert heldout_mask(t, "M").tolist() == [False, False, True, False, True]
+    design = atlas_design(t, "eng")
+    assert "cmn" not in design.attrs["transfer_languages"]  # only ever co-sampled in held-out mixtures
+    assert design.attrs["transfer_languages"][0] == "fra"

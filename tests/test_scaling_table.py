@@ -87,7 +87,9 @@ def test_table_columns_and_token_accounting(runs):
 
 def test_fit_rows_counts_every_exclusion(runs):
     t = build_table(PRESET, root=runs)
-    rows, report = fit_rows(t, eval_set="flores")
+    decayed, _ = fit_rows(t, eval_set="flores")
+    assert decayed["decayed"].all() and (decayed.groupby("run_id")["step"].nunique() == 1).all()  # last evals only
+    rows, report = fit_rows(t, eval_set="flores", decayed_only=False)  # every checkpoint (legacy records)
     assert (rows["eval_set"] == "flores").all() and (rows["D"] > 0).all() and "cap-2" not in set(rows["run_id"])
     counts = dict(zip(report["reason"], report["rows"]))
     assert counts["eval_set != 'flores'"] == len(t) // 2
