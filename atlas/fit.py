@@ -880,6 +880,46 @@ def heldout_r2(
     return pd.DataFrame(rows)
 
 
+def leave_group_out_r2(
+    law: str | Law,
+    data: Data,
+    by: str,
+    *,
+    groups: Sequence[Any] | None = None,
+    **fit_kw: Any,
+) -> pd.DataFrame:
+    """Held-out R^2 of a law on whole groups it never saw: for each value g of column ``by`` (or each of
+    ``groups``), fit on the rows with ``by != g`` and score R^2 (on loss) on the rows with ``by == g``.
+
+    The K-law's validation on held-out languages (``by="eval_lang"``) and held-out K (``by="K"``). One row per
+    group: ``group, n_train, n_test, r2, status, reason``, the training fit's diagnosis and parameters; a group
+    that cannot be scored keeps its row with ``r2 = NaN`` and a reason.
+    """
+    law = get_law(law)
+    frame = _as_frame(data).reset_index(drop=True)
+    loss = fit_kw.get("loss", "loss")
+    if by not in frame:
+        raise FitDataError(f"no column {by!r} to hold out by; columns: {', '.join(map(str, frame.columns))}")
+    validate_data(law, frame, columns=fit_kw.get("columns"), loss=loss)
+    rows = []
+    for g in (sorted(frame[by].dropna().unique()) if groups is None else list(groups)):
+        test_mask = (frame[by] == g).to_numpy()
+        train, test = frame[~test_mask], frame[test_mask]
+        row: dict[str, Any] = {"group": g, "n_train": len(train), "n_test": len(test)}
+        if len(test) < 2 or len(train) < len(law.params):
+            rows.append({**row, "r2": np.nan, "status": "skipped",
+                         "reason": f"{len(test)} held-out and {len(train)} training point(s)"})
+            continue
+        res = fit(law, train, validate=False, **fit_kw)
+        if not res.ok:
+            rows.append({**row, "r2": np.nan, "status": "failed", "reason": res.message})
+            continue
+        r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
+        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res),
+                     **res.params})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------------------------------------
 # bootstrap
 

@@ -224,3 +224,17 @@ def test_split_m_holds_out_the_second_replicate_and_k_t_never_sees_it():
     design = atlas_design(t, "eng")
     assert "cmn" not in design.attrs["transfer_languages"]  # only ever co-sampled in held-out mixtures
     assert design.attrs["transfer_languages"][0] == "fra"
+
+
+def test_leave_group_out_r2_recovers_a_planted_k_law_on_unseen_languages_and_k():
+    from atlas.fit import leave_group_out_r2
+    from atlas.synthetic import synthetic
+
+    data = synthetic("klaw", n=160, seed=3)
+    data["eval_lang"] = np.array(["eng", "fra", "rus", "cmn"])[np.arange(len(data)) % 4]
+    by_lang = leave_group_out_r2("klaw", data, "eval_lang", n_starts=2)
+    assert list(by_lang["group"]) == ["cmn", "eng", "fra", "rus"] and (by_lang["r2"] > 0.95).all()
+    by_k = leave_group_out_r2("klaw", data, "K", groups=[8.0], n_starts=2)
+    assert by_k["r2"].iloc[0] > 0.9 and by_k["n_test"].iloc[0] == (data["K"] == 8).sum()
+    shuffled = data.assign(loss=np.random.default_rng(0).permutation(data["loss"].to_numpy()))
+    assert (leave_group_out_r2("klaw", shuffled, "eval_lang", n_starts=2)["r2"] < 0.5).all()  # it can fail
