@@ -553,15 +553,16 @@ def _capacity(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
             mixtures.append((f"k{k}", pool[:k]))
     if not mixtures:
         raise GridError(f"experiments.{where} needs pool + K or mixtures")
+    run = _overrides(ctx, b, where)
     out = []
     for s in shapes:
         for name, langs in mixtures:
             if len(langs) == 1:
-                out.append(ctx.mono(langs[0], s, tokens, "multi", "capacity"))
+                out.append(ctx.mono(langs[0], s, tokens, "multi", "capacity", run=run))
                 continue
             out.append(ctx.spec(run_id=f"cap-{name}-{s['name']}", experiment="capacity", shape=s, kind="multi",
                                 mixture={x: 1.0 / len(langs) for x in langs}, languages=langs, tokens=tokens,
-                                eval_langs=langs, sampling=sampling))
+                                eval_langs=langs, sampling=sampling, run=run))
     return out
 
 
