@@ -41,7 +41,7 @@ from scipy import stats as sps
 from atlas import languages
 
 FamilyCoding = Literal["family", "group"]
-FAMILY_CODINGS = ("family", "group")
+FAMILY_CODINGS = languages.FAMILY_CODINGS
 EXACT_PERMUTATION_MAX_LANGS = 7  # 7! = 5040 permutations
 
 
@@ -72,7 +72,8 @@ def resolve_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
         except languages.UnknownLanguageError:
             unknown.append(code)
     if unknown:
-        raise StatsInputError(f"unknown language code(s) {unknown} in the transfer matrix; known codes: "
+        shown = f"{unknown}" if len(unknown) <= 5 else f"{unknown[:5]} ... ({len(unknown)} in all)"
+        raise StatsInputError(f"unknown language code(s) {shown} in the transfer matrix; known codes: "
                               f"{', '.join(sorted(languages.registry()))} (or their ISO 639-1 / paper codes)")
     rows = [languages.resolve(str(c)) for c in matrix.index]
     cols = [languages.resolve(str(c)) for c in matrix.columns]
@@ -252,25 +253,28 @@ def ols_indicators(
                 "language-label permutation p-values",
         "n": int(y.size), "n_clusters": int(pairs["pair"].nunique()), "dropped": dropped, "coefficients": {},
     }
-    if y.size < len(use) + 2:
-        out["note"] = f"too few cells ({y.size}) for the regression"
+    if y.size < len(use) + 2 or out["n_clusters"] < 2:
+        out["note"] = f"too few cells ({y.size}) or pair clusters ({out['n_clusters']}) for the regression"
         return out
     X = sm.add_constant(pairs[use].astype(float), has_constant="add")
     groups = pd.factorize(pairs["pair"])[0]
-    fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    try:
-        two = np.column_stack([pd.factorize(pairs["target"])[0], pd.factorize(pairs["source"])[0]])
-        fit2 = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": two})
-        se2, p2 = fit2.bse, fit2.pvalues
-    except Exception:  # too few clusters for a two-way sandwich
-        se2 = p2 = pd.Series(np.nan, index=X.columns)
+    with warnings.catch_warnings():
+        # a sandwich with few clusters can have a negative variance: its SE is NaN, reported as such
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
+        bse, pvalues, ci = fit.bse, fit.pvalues, fit.conf_int(0.05)
+        try:
+            two = np.column_stack([pd.factorize(pairs["target"])[0], pd.factorize(pairs["source"])[0]])
+            fit2 = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": two})
+            se2, p2 = fit2.bse, fit2.pvalues
+        except Exception:  # too few clusters for a two-way sandwich
+            se2 = p2 = pd.Series(np.nan, index=X.columns)
     perm = _permuter or _LabelPermuter(pairs, family_coding, n_perm, seed)
     null = np.array([_ols_coefficients(y, *perm.indicators(p), use) for p in perm.perms])
-    ci = fit.conf_int(0.05)
     for k, name in enumerate(X.columns):
         key = "intercept" if name == "const" else name
         out["coefficients"][key] = {
-            "coef": float(fit.params[name]), "se": float(fit.bse[name]), "p": float(fit.pvalues[name]),
+            "coef": float(fit.params[name]), "se": float(bse[name]), "p": float(pvalues[name]),
             "ci95": [float(ci.loc[name, 0]), float(ci.loc[name, 1])],
             "se_twoway": float(se2[name]), "p_twoway": float(p2[name]),
             "permutation_p": perm.p_value(float(fit.params[name]), null[:, k]) if key != "intercept" else None,
