@@ -153,6 +153,8 @@ def plan_submission(
     default = n if executor == "slurm" else 1  # locally one task at a time: torch's threads take every core
     loads = [s / 3600 / max(gpus, 1) for s in _task_loads(list(groups.values()), n)]
     limit = time_min or min(MAX_TIME_MIN, max(MIN_TIME_MIN, math.ceil(max(loads) * 60 * TIME_MARGIN)))
+    if executor == "local" and time_min is None:
+        limit = MAX_TIME_MIN  # a shared machine's load, not the preset's device, sets the pace here
     return Submission(
         preset=plan.preset, experiment=experiment, executor=executor, n_tasks=n,
         root=Path(root or runs_dir()).absolute(), gpus_per_run=gpus, max_parallel=min(max_parallel or default, n),
