@@ -257,12 +257,16 @@ def ols_indicators(
         out["note"] = f"too few cells ({y.size}) or pair clusters ({out['n_clusters']}) for the regression"
         return out
     X = sm.add_constant(pairs[use].astype(float), has_constant="add")
+    if np.linalg.matrix_rank(X.to_numpy()) < X.shape[1]:
+        out["note"] = "same script and same family coincide in every pair: the regression cannot separate them"
+        return out
     groups = pd.factorize(pairs["pair"])[0]
     with warnings.catch_warnings():
-        # a sandwich with few clusters can have a negative variance: its SE is NaN, reported as such
+        # a sandwich with few clusters can have a negative variance (its SE is NaN) and a constant score has no
+        # R2: both are reported as NaN, not warned about
         warnings.simplefilter("ignore", RuntimeWarning)
         fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
-        bse, pvalues, ci = fit.bse, fit.pvalues, fit.conf_int(0.05)
+        bse, pvalues, ci, r2 = fit.bse, fit.pvalues, fit.conf_int(0.05), float(fit.rsquared)  # r2: NaN if y is constant
         try:
             two = np.column_stack([pd.factorize(pairs["target"])[0], pd.factorize(pairs["source"])[0]])
             fit2 = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": two})
@@ -279,7 +283,7 @@ def ols_indicators(
             "se_twoway": float(se2[name]), "p_twoway": float(p2[name]),
             "permutation_p": perm.p_value(float(fit.params[name]), null[:, k]) if key != "intercept" else None,
         }
-    out.update(r2=float(fit.rsquared), n_permutations=len(perm.perms), permutation_exact=perm.exact)
+    out.update(r2=r2, n_permutations=len(perm.perms), permutation_exact=perm.exact)
     if out["n_clusters"] < 20:
         out["note"] = (f"only {out['n_clusters']} pair clusters: clustered standard errors are unreliable; "
                        "rely on the permutation p-values")
@@ -319,7 +323,7 @@ def symmetry(matrix: pd.DataFrame, *, n_orientations: int = 1000, seed: int = 0)
     x, y = x[ok] + 0.0, y[ok] + 0.0
     nan = float("nan")
     out: dict[str, Any] = {"test": "Pearson r of A->B vs B->A", "n_unordered_pairs": int(x.size)}
-    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         out.update(r_both_orders=nan, r_unordered=nan, p_unordered=nan, spearman_unordered=nan,
                    r_orientation_range=[nan, nan], note="fewer than 3 pairs with both directions (or no spread)")
         return out
@@ -327,9 +331,11 @@ def symmetry(matrix: pd.DataFrame, *, n_orientations: int = 1000, seed: int = 0)
     r_un = sps.pearsonr(x, y)
     rng = np.random.default_rng(seed)
     rs = []
-    for _ in range(n_orientations):
-        flip = rng.random(x.size) < 0.5
-        rs.append(np.corrcoef(np.where(flip, y, x), np.where(flip, x, y))[0, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):  # an orientation without spread has no r: skipped
+        for _ in range(n_orientations):
+            flip = rng.random(x.size) < 0.5
+            rs.append(np.corrcoef(np.where(flip, y, x), np.where(flip, x, y))[0, 1])
+    rs = [r for r in rs if np.isfinite(r)] or [nan]
     out.update(
         r_both_orders=float(np.corrcoef(both_x, both_y)[0, 1]),
         r_unordered=float(r_un.statistic), p_unordered=float(r_un.pvalue),

@@ -10,6 +10,7 @@ import csv
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from atlas.cli import main
 from atlas.paths import REPO_ROOT, package_data
 
 PAPER_30 = package_data("paper/transfer_matrix_fig2_30x30.csv")
-MATRIX_ROWS = list(csv.reader(PAPER_30.open()))
+MATRIX_ROWS = list(csv.reader(PAPER_30.read_text().splitlines()))
 
 
 def _write_matrix(path: Path, rows: list[list[str]]) -> Path:
@@ -38,10 +39,13 @@ def _one_error(capsys, argv: list[str], folder: Path | None = None) -> str:
     """Run the CLI in-process; assert the bad-input contract and return the error line."""
     before = sorted(folder.rglob("*")) if folder else None
     capsys.readouterr()
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        rc = exc.code
+    with warnings.catch_warnings(record=True) as caught:  # pytest would otherwise swallow them
+        warnings.simplefilter("always")
+        try:
+            rc = main(argv)
+        except SystemExit as exc:  # argparse's own errors
+            rc = exc.code
+    assert not caught, [str(w.message) for w in caught]
     assert rc == 2
     out = capsys.readouterr()
     lines = out.err.splitlines()
@@ -113,10 +117,11 @@ def test_a_runs_csv_given_to_stats_is_short(tmp_path, capsys):
     assert "(200 in all)" in line and len(line) < 500
 
 
-def test_good_small_matrix_prints_no_warning(tmp_path, capsys):
+def test_good_small_matrix_prints_no_warning(tmp_path):
     path = _write_matrix(tmp_path / "m3.csv", _matrix(3))
-    assert main(["stats", "transfer", str(path), "--n-perm", "20", "--n-boot", "20"]) == 0
-    assert capsys.readouterr().err == ""
+    out = subprocess.run([sys.executable, "-m", "atlas", "stats", "transfer", str(path), "--n-perm", "20",
+                          "--n-boot", "20"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stderr == "", out.stderr  # statsmodels' sqrt warning among others
 
 
 def test_help_and_argument_errors_import_no_heavy_library():
@@ -155,7 +160,9 @@ def test_mirrored_constants_match_the_library():
 
 CELL = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6),
                  st.sampled_from(["", "nan", "inf", "-1", "0", "abc", "1e400"]))
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples on every run, so that CI never fails on a draw nobody can reproduce
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _runs_rows(n: int) -> list[list[str]]:
@@ -164,7 +171,7 @@ def _runs_rows(n: int) -> list[list[str]]:
 
 
 @st.composite
-def bad_runs_csv(draw) -> str:
+def bad_runs_csv(draw) -> bytes:
     """A runs CSV for `fit csl` with at least one defect: a column missing, a bad value, or no rows."""
     rows = _runs_rows(draw(st.integers(8, 20)))
     kind = draw(st.sampled_from(["drop", "value", "empty", "header_only", "garbage"]))
@@ -175,16 +182,17 @@ def bad_runs_csv(draw) -> str:
         i, j = draw(st.integers(1, len(rows) - 1)), draw(st.integers(0, 2))
         rows[i][j] = draw(st.sampled_from(["-3", "0", "nan", "inf", "", "lots", "-inf", "1e-400x"]))
     elif kind == "empty":
-        return ""
+        return b""
     elif kind == "header_only":
         rows = rows[:1]
     else:
-        return draw(st.binary(min_size=1, max_size=40)).decode("latin-1")
+        return draw(st.binary(min_size=1, max_size=40))
     extra = draw(st.lists(st.tuples(st.sampled_from(["run_id", "U", "note", "K"]), CELL), max_size=2))
     for name, value in extra:  # irrelevant columns never rescue a broken file
         if name not in rows[0]:
             rows = [rows[0] + [name]] + [r + [value] for r in rows[1:]]
-    return "\n".join(",".join(c.replace(",", ";").replace("\n", " ").replace('"', "") for c in r) for r in rows)
+    text = "\n".join(",".join(c.replace(",", ";").replace("\n", " ").replace('"', "") for c in r) for r in rows)
+    return text.encode("utf-8", "surrogatepass")
 
 
 @given(text=bad_runs_csv())
@@ -192,7 +200,7 @@ def bad_runs_csv(draw) -> str:
 def test_fit_rejects_every_malformed_runs_csv(text, capsys):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "runs.csv"
-        path.write_text(text, encoding="latin-1")
+        path.write_bytes(text)
         _one_error(capsys, ["fit", "csl", str(path), "--n-starts", "1"], Path(d))
 
 
@@ -258,3 +266,31 @@ def test_stats_rejects_every_malformed_matrix(rows, capsys):
     with tempfile.TemporaryDirectory() as d:
         path = _write_matrix(Path(d) / "m.csv", rows)
         _one_error(capsys, ["stats", "transfer", str(path), "--n-perm", "10", "--n-boot", "10"], Path(d))
+
+
+@st.composite
+def sparse_matrix(draw) -> list[list[str]]:
+    """A well-formed matrix of 3-5 languages with random empty cells, ties and constant blocks."""
+    n = draw(st.integers(3, 5))
+    value = st.one_of(st.just(""), st.sampled_from(["0.1", "0", "-0.2"]),
+                      st.floats(-1, 1, allow_nan=False).map(lambda x: f"{x:.3f}"))
+    rows = _matrix(n)
+    for i in range(1, n + 1):
+        for j in range(1, n + 1):
+            rows[i][j] = "" if i == j else draw(value)
+    return rows
+
+
+@given(rows=sparse_matrix())
+@FUZZ
+def test_stats_on_sparse_or_constant_matrices_never_warns(rows, capsys):
+    """Valid but degenerate matrices: either results with a silent stderr, or one error line (no finite cell)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = _write_matrix(Path(d) / "m.csv", rows)
+        capsys.readouterr()
+        with warnings.catch_warnings(record=True) as caught:  # pytest would otherwise swallow them
+            warnings.simplefilter("always")
+            rc = main(["stats", "transfer", str(path), "--n-perm", "10", "--n-boot", "10"])
+        err = capsys.readouterr().err
+        assert not caught, [str(w.message) for w in caught]
+        assert (rc, err) == (0, "") or (rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err), err
