@@ -46,7 +46,7 @@ $(BOOK_STAMP): pyproject.toml Makefile
 
 $(STAMP): $(BOOK_STAMP)
 	$(PY) -m pip install -q -U pip setuptools wheel
-	$(PY) -m pip install -q --no-compile -e '.[train,test,bench,hub]'
+	$(PY) -m pip install -q --no-compile -e '.[train,test,bench,hub,cluster]'
 	touch $@
 
 setup: $(STAMP)

@@ -94,6 +94,38 @@ def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
     return time.perf_counter() - start
 
 
+class ChaptersFailed(RuntimeError):
+    """Chapters failed. ``input_errors``: one line per chapter that stopped in its validation cell (bad input),
+    empty when any chapter failed elsewhere."""
+
+    def __init__(self, message: str, input_errors: list[str]):
+        super().__init__(message)
+        self.input_errors = input_errors
+
+
+def validation_error(exc: BaseException, template: Path) -> str | None:
+    """``"<ErrorName>: <message>"`` when ``exc`` (papermill's) was raised by the chapter's validation cell --
+    the first code cell after the parameters cell of ``template`` -- else ``None``."""
+    source = getattr(exc, "source", None)
+    if source is None:
+        return None
+    import nbformat
+
+    cells = nbformat.read(template, as_version=4).cells
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    first = next((c for c in cells[tagged[0] + 1:] if c.cell_type == "code"), None) if tagged else None
+    if first is None or first.source.strip() != str(source).strip():
+        return None
+    return f"{exc.ename}: {' '.join(str(exc.evalue).split())}"
+
+
+def _input_errors(failed: dict[str, BaseException], todo: list[Path]) -> list[str]:
+    """One line per failed chapter if every one of them stopped on its validation cell, else ``[]``."""
+    templates = {p.stem: p for p in todo}
+    lines = [(stem, validation_error(exc, templates[stem])) for stem, exc in sorted(failed.items())]
+    return [f"chapter {stem}: {line}" for stem, line in lines] if all(line for _, line in lines) else []
+
+
 def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
                      jobs: int | None = None, notebook_dir: Path | None = None) -> list[Path]:
     """Execute chapters into ``book_dir`` with ``-p preset``; returns the executed notebooks.
@@ -157,8 +189,8 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
     if failed:
         lines = [f"  {stem}: {getattr(exc, 'ename', type(exc).__name__)}: "
                  f"{getattr(exc, 'evalue', str(exc))[:300]}" for stem, exc in sorted(failed.items())]
-        raise RuntimeError(f"{len(failed)} chapter(s) failed (executed notebooks in {book_dir}):\n"
-                           + "\n".join(lines)) from next(iter(failed.values()))
+        raise ChaptersFailed(f"{len(failed)} chapter(s) failed (executed notebooks in {book_dir}):\n"
+                             + "\n".join(lines), _input_errors(failed, todo)) from next(iter(failed.values()))
     return [book_dir / nb.name for nb in todo]
 
 
@@ -217,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
             build(args.preset, args.root, jobs=args.jobs)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ChaptersFailed as exc:
+        if not exc.input_errors:
+            raise
+        # bad input to a chapter: its message is enough (the executed notebook keeps the traceback)
+        print(f"error: {'; '.join(exc.input_errors)}", file=sys.stderr)
         return 2
     return 0
 

@@ -71,6 +71,12 @@ class BTSResult:
         return asdict(self)
 
 
+def _few(values: np.ndarray, limit: int = 5) -> str:
+    """At most ``limit`` values of a list for an error message, and how many there are in all."""
+    items = np.asarray(values).tolist()
+    return str(items) if len(items) <= limit else f"{items[:limit]} ... ({len(items)} in all)"
+
+
 def clean_curve(tokens: Sequence[float], loss: Sequence[float], name: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate one loss curve and return it sorted by tokens, without 0-token points."""
     t = np.asarray(tokens, dtype=float).ravel()
@@ -78,21 +84,21 @@ def clean_curve(tokens: Sequence[float], loss: Sequence[float], name: str) -> tu
     if t.shape != y.shape:
         raise BTSInputError(f"{name} curve: {t.size} token values but {y.size} loss values")
     if not np.all(np.isfinite(t)):
-        raise BTSInputError(f"{name} curve: non-finite token count(s) {t[~np.isfinite(t)].tolist()}")
+        raise BTSInputError(f"{name} curve: non-finite token count(s) {_few(t[~np.isfinite(t)])}")
     if np.any(t < 0):
-        raise BTSInputError(f"{name} curve: negative token count(s) {t[t < 0].tolist()}")
+        raise BTSInputError(f"{name} curve: negative token count(s) {_few(t[t < 0])}")
     keep = t > 0
     t, y = t[keep], y[keep]
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
-        bad = y[~np.isfinite(y) | (y <= 0)].tolist()
-        raise BTSInputError(f"{name} curve: losses must be finite and > 0 nats/token, got {bad}")
+        bad = y[~np.isfinite(y) | (y <= 0)]
+        raise BTSInputError(f"{name} curve: losses must be finite and > 0 nats/token, got {_few(bad)}")
     if t.size < 2:
         raise BTSInputError(f"{name} curve: need at least 2 evaluations at > 0 tokens, got {t.size}")
     order = np.argsort(t, kind="stable")
     t, y = t[order], y[order]
     dup = t[1:][np.diff(t) == 0]
     if dup.size:
-        raise BTSInputError(f"{name} curve: duplicated token count(s) {np.unique(dup).tolist()}")
+        raise BTSInputError(f"{name} curve: duplicated token count(s) {_few(np.unique(dup))}")
     return t, y
 
 

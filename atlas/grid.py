@@ -927,11 +927,16 @@ def planned_vs_measured(preset: str | dict[str, Any], root: Path | None = None) 
 
 @contextlib.contextmanager
 def _run_lock(path: Path) -> Iterator[bool]:
-    """Non-blocking exclusive lock for one run directory (released when the process dies)."""
-    folder = cache_dir() / "locks"
+    """Non-blocking exclusive lock for one run directory (released when the process dies).
+
+    ``path`` is ``<runs>/<preset>/<experiment>/<run_id>``; the lock file is ``<runs>/.locks/<preset>/<experiment>/
+    <run_id>.lock`` (ignored by git), in the runs directory itself, so every process that writes these records
+    sees it, whatever its cache directory.
+    """
+    *_, preset, experiment, run_id = Path(path).absolute().parts
+    folder = Path(path).absolute().parents[2] / ".locks" / preset / experiment
     folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / (hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:24] + ".lock")
-    with open(lock, "w") as fh:
+    with open(folder / f"{run_id}.lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

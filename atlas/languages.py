@@ -20,6 +20,9 @@ from typing import Iterable
 
 from atlas.paths import data_dir, package_data
 
+#: How a transfer matrix's "same family" is coded (atlas.stats): Glottolog top level or Fig. C.2 legend group.
+FAMILY_CODINGS = ("family", "group")
+
 _ALIASES = {"nb": "no", "zho": "cmn", "zh_hans": "cmn", "ara": "arb", "fas": "pes", "swa": "swh", "nor": "nob"}
 
 

@@ -54,8 +54,12 @@ def _check_extra(cfg: dict[str, Any], name: str, value: Any) -> Any:
         if value not in allowed:
             raise ParameterError(f"unknown experiment {value!r} for preset {cfg['name']!r}; allowed: {', '.join(allowed)}")
     elif name == "eval_set" and value is not None:
+        evaluated = [s for s in EVAL_SETS if s in cfg.get("data", {}).get("eval_sets", EVAL_SETS)]
         if value not in EVAL_SETS:
-            raise ParameterError(f"unknown eval_set {value!r}; allowed: {', '.join(EVAL_SETS)}")
+            raise ParameterError(f"unknown eval_set {value!r}; allowed: {', '.join(evaluated)}")
+        if value not in evaluated:
+            raise ParameterError(f"eval_set {value!r}: the runs of preset {cfg['name']!r} are not evaluated on it; "
+                                 f"allowed: {', '.join(evaluated)}")
     elif name in ("vocab", "kind") and value is not None:
         if value not in VOCAB_KINDS:
             raise ParameterError(f"unknown {name} {value!r}; allowed: {', '.join(VOCAB_KINDS)}")

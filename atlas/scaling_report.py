@@ -36,7 +36,7 @@ class ChapterParamError(ValueError):
     """A bad chapter parameter (evaluation set, loss column, start count)."""
 
 
-def validate_params(eval_set: str, loss: str, n_starts: int = 4, n_jobs: int = 1) -> None:
+def validate_params(eval_set: str, loss: str, n_starts: int = 4, n_jobs: int = 1, n_boot: int = 0) -> None:
     """Check a scaling chapter's parameters before any work.
 
     ``loss`` must be ``loss`` (cross-entropy): the laws are fitted in log space and our vocabulary-insensitive
@@ -53,6 +53,9 @@ def validate_params(eval_set: str, loss: str, n_starts: int = 4, n_jobs: int = 1
         raise ChapterParamError(f"n_starts must be a positive integer, got {n_starts!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ChapterParamError(f"n_jobs must be a positive integer (processes for the fits), got {n_jobs!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise ChapterParamError(f"n_boot must be a non-negative integer (bootstrap replicates; 0 skips the "
+                                f"bootstrap), got {n_boot!r}")
 
 
 def have_runs(preset: str, experiment: str | None = None) -> bool:

@@ -41,7 +41,7 @@ from scipy import stats as sps
 from atlas import languages
 
 FamilyCoding = Literal["family", "group"]
-FAMILY_CODINGS = ("family", "group")
+FAMILY_CODINGS = languages.FAMILY_CODINGS
 EXACT_PERMUTATION_MAX_LANGS = 7  # 7! = 5040 permutations
 
 
@@ -72,7 +72,8 @@ def resolve_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
         except languages.UnknownLanguageError:
             unknown.append(code)
     if unknown:
-        raise StatsInputError(f"unknown language code(s) {unknown} in the transfer matrix; known codes: "
+        shown = f"{unknown}" if len(unknown) <= 5 else f"{unknown[:5]} ... ({len(unknown)} in all)"
+        raise StatsInputError(f"unknown language code(s) {shown} in the transfer matrix; known codes: "
                               f"{', '.join(sorted(languages.registry()))} (or their ISO 639-1 / paper codes)")
     rows = [languages.resolve(str(c)) for c in matrix.index]
     cols = [languages.resolve(str(c)) for c in matrix.columns]
@@ -252,30 +253,37 @@ def ols_indicators(
                 "language-label permutation p-values",
         "n": int(y.size), "n_clusters": int(pairs["pair"].nunique()), "dropped": dropped, "coefficients": {},
     }
-    if y.size < len(use) + 2:
-        out["note"] = f"too few cells ({y.size}) for the regression"
+    if y.size < len(use) + 2 or out["n_clusters"] < 2:
+        out["note"] = f"too few cells ({y.size}) or pair clusters ({out['n_clusters']}) for the regression"
         return out
     X = sm.add_constant(pairs[use].astype(float), has_constant="add")
+    if np.linalg.matrix_rank(X.to_numpy()) < X.shape[1]:
+        out["note"] = "same script and same family coincide in every pair: the regression cannot separate them"
+        return out
     groups = pd.factorize(pairs["pair"])[0]
-    fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    try:
-        two = np.column_stack([pd.factorize(pairs["target"])[0], pd.factorize(pairs["source"])[0]])
-        fit2 = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": two})
-        se2, p2 = fit2.bse, fit2.pvalues
-    except Exception:  # too few clusters for a two-way sandwich
-        se2 = p2 = pd.Series(np.nan, index=X.columns)
+    with warnings.catch_warnings():
+        # a sandwich with few clusters can have a negative variance (its SE is NaN) and a constant score has no
+        # R2: both are reported as NaN, not warned about
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
+        bse, pvalues, ci, r2 = fit.bse, fit.pvalues, fit.conf_int(0.05), float(fit.rsquared)  # r2: NaN if y is constant
+        try:
+            two = np.column_stack([pd.factorize(pairs["target"])[0], pd.factorize(pairs["source"])[0]])
+            fit2 = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": two})
+            se2, p2 = fit2.bse, fit2.pvalues
+        except Exception:  # too few clusters for a two-way sandwich
+            se2 = p2 = pd.Series(np.nan, index=X.columns)
     perm = _permuter or _LabelPermuter(pairs, family_coding, n_perm, seed)
     null = np.array([_ols_coefficients(y, *perm.indicators(p), use) for p in perm.perms])
-    ci = fit.conf_int(0.05)
     for k, name in enumerate(X.columns):
         key = "intercept" if name == "const" else name
         out["coefficients"][key] = {
-            "coef": float(fit.params[name]), "se": float(fit.bse[name]), "p": float(fit.pvalues[name]),
+            "coef": float(fit.params[name]), "se": float(bse[name]), "p": float(pvalues[name]),
             "ci95": [float(ci.loc[name, 0]), float(ci.loc[name, 1])],
             "se_twoway": float(se2[name]), "p_twoway": float(p2[name]),
             "permutation_p": perm.p_value(float(fit.params[name]), null[:, k]) if key != "intercept" else None,
         }
-    out.update(r2=float(fit.rsquared), n_permutations=len(perm.perms), permutation_exact=perm.exact)
+    out.update(r2=r2, n_permutations=len(perm.perms), permutation_exact=perm.exact)
     if out["n_clusters"] < 20:
         out["note"] = (f"only {out['n_clusters']} pair clusters: clustered standard errors are unreliable; "
                        "rely on the permutation p-values")
@@ -315,7 +323,7 @@ def symmetry(matrix: pd.DataFrame, *, n_orientations: int = 1000, seed: int = 0)
     x, y = x[ok] + 0.0, y[ok] + 0.0
     nan = float("nan")
     out: dict[str, Any] = {"test": "Pearson r of A->B vs B->A", "n_unordered_pairs": int(x.size)}
-    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         out.update(r_both_orders=nan, r_unordered=nan, p_unordered=nan, spearman_unordered=nan,
                    r_orientation_range=[nan, nan], note="fewer than 3 pairs with both directions (or no spread)")
         return out
@@ -323,9 +331,11 @@ def symmetry(matrix: pd.DataFrame, *, n_orientations: int = 1000, seed: int = 0)
     r_un = sps.pearsonr(x, y)
     rng = np.random.default_rng(seed)
     rs = []
-    for _ in range(n_orientations):
-        flip = rng.random(x.size) < 0.5
-        rs.append(np.corrcoef(np.where(flip, y, x), np.where(flip, x, y))[0, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):  # an orientation without spread has no r: skipped
+        for _ in range(n_orientations):
+            flip = rng.random(x.size) < 0.5
+            rs.append(np.corrcoef(np.where(flip, y, x), np.where(flip, x, y))[0, 1])
+    rs = [r for r in rs if np.isfinite(r)] or [nan]
     out.update(
         r_both_orders=float(np.corrcoef(both_x, both_y)[0, 1]),
         r_unordered=float(r_un.statistic), p_unordered=float(r_un.pvalue),

@@ -64,7 +64,7 @@ from atlas import fit as F, languages, scaling_report as R, scaling_table as T, 
 from atlas.params import validate_notebook_params
 
 cfg, _ = validate_notebook_params(preset, seed=seed)
-R.validate_params(eval_set, loss, n_starts, n_jobs)
+R.validate_params(eval_set, loss, n_starts, n_jobs, n_boot)
 sns.set_theme(style="whitegrid", context="notebook")
 have_runs = R.have_runs(preset)
 if have_runs:

@@ -13,13 +13,18 @@ import json
 import math
 from pathlib import Path
 
-import pandas as pd
-
-from atlas.bts import D_MONO_FRACTION, BTSInputError, bts_from_curves, clean_curve
+#: atlas.bts.D_MONO_FRACTION, repeated so that the help imports neither numpy nor pandas (a test keeps them equal).
+D_MONO_FRACTION = 0.5
 
 
 def _read_curve(path: str) -> tuple[list[float], list[float]]:
+    import pandas as pd
+
+    from atlas.bts import BTSInputError, clean_curve
+
     p = Path(path)
+    if p.is_dir():
+        raise BTSInputError(f"{path} is a directory; give a CSV file with columns tokens, loss")
     if not p.is_file():
         raise BTSInputError(f"{path}: no such file")
     try:
@@ -46,9 +51,9 @@ def _tokens(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--d-mono must be a number of tokens, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number of tokens, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"--d-mono must be > 0 tokens, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number of tokens > 0, got {text!r}")
     return value
 
 
@@ -57,6 +62,8 @@ def _json_value(v):
 
 
 def run(args: argparse.Namespace) -> int:
+    from atlas.bts import bts_from_curves
+
     mono_t, mono_l = _read_curve(args.mono)
     bi_t, bi_l = _read_curve(args.bi)
     d_mono = args.d_mono if args.d_mono is not None else D_MONO_FRACTION * max(mono_t)

@@ -7,13 +7,15 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+from atlas.cli import lazy_help
 
-from atlas.fit import SPLITS, FitDataError, bootstrap, fit, heldout_r2
-from atlas.laws import ALIASES, LAWS, get_law
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Held-out splits (atlas.fit.SPLITS; repeated here so that parsing arguments imports no numpy).
+SPLITS = ("random", "N", "D", "C", "M")
 
 COLUMNS_HELP = """\
 CSV columns (one row per evaluated point; units in brackets):
@@ -31,8 +33,8 @@ CSV columns (one row per evaluated point; units in brackets):
               co-sampled with the target); atlas-other uses D_other = D_tot - D (all non-target tokens)
   run_id      optional: bootstrap resamples whole runs when present
 Columns per law:
-""" + "\n".join(f"  {name:<19} {', '.join(law.columns)}" for name, law in LAWS.items()) + f"""
-Aliases: {', '.join(f'{a} -> {b}' for a, b in ALIASES.items())}.
+{laws}
+Aliases: {aliases}.
 R2 is computed on the loss (nats/token), not on log loss. Protocol: book appendix "Fitting protocol".
 Diagnosis (JSON keys): warnings (sentences), flags (at_bound:P, not_identified:P, no_information:P),
 identified, at_bound, not_identified (P -> [min, max] over the near-best optima), optima (the distinct
@@ -45,15 +47,23 @@ Example:
 """
 
 
+def _columns_help(parser: argparse.ArgumentParser) -> None:
+    """Fill the law table into the epilog (atlas.laws imports numpy: only when help is printed)."""
+    from atlas.laws import ALIASES, LAWS
+
+    laws = "\n".join(f"  {name:<19} {', '.join(law.columns)}" for name, law in LAWS.items())
+    parser.epilog = COLUMNS_HELP.format(laws=laws, aliases=", ".join(f"{a} -> {b}" for a, b in ALIASES.items()))
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fit",
         help="fit a scaling law (csl, dcsl, msl, atlas, atlas-dt, atlas-other, klaw, ...) to a CSV of runs",
         description=__doc__.splitlines()[0].replace("``", ""),
-        epilog=COLUMNS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("law", help=f"one of: {', '.join(list(LAWS) + list(ALIASES))}")
+    lazy_help(p, _columns_help)
+    p.add_argument("law", help="csl, dcsl, msl, atlas, atlas-dt, atlas-other, klaw ... (every law and its columns below)")
     p.add_argument("csv", metavar="RUNS.csv", help="runs table (columns below)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--loss", default="loss", help="loss column (default: loss)")
@@ -83,16 +93,33 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _number(text: str, option: str) -> float:
+    """``text`` as a finite float, or an error naming the option and the value."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{option}: the value must be a finite number, got {text!r}")
+    return value
+
+
 def read_runs_csv(path: str | Path) -> pd.DataFrame:
-    """Read the runs CSV (clear errors for a missing or empty file)."""
+    """Read the runs CSV (clear errors for a missing, empty or non-CSV file)."""
+    import pandas as pd
+
+    from atlas.fit import FitDataError
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"runs CSV {str(path)!r} does not exist")
+    if not path.is_file():
+        raise FitDataError(f"runs CSV {str(path)!r} is a directory, not a file; give the path of a CSV file")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise FitDataError(f"{path}: the file is empty") from None
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise FitDataError(f"{path}: not a valid CSV ({exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
@@ -100,6 +127,8 @@ def read_runs_csv(path: str | Path) -> pd.DataFrame:
 
 def _clean(obj: Any) -> Any:
     """JSON-safe: NaN/inf -> null, numpy scalars -> Python."""
+    import numpy as np
+
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -114,16 +143,11 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def run(args: argparse.Namespace) -> int:
-    law = get_law(args.law)
+def _check_options(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, float], dict[str, str], list[str]]:
+    """Validate the options that need no data: ``(columns, fixed, tie, splits)``; raises naming the bad value."""
     columns = _pairs(args.col, "--col")
-    for k in columns:
-        if k not in law.columns:
-            raise ValueError(f"--col {k}=...: law {law.name!r} has no column {k!r}; its columns: {', '.join(law.columns)}")
-    fixed = {k: float(v) for k, v in _pairs(args.fix, "--fix").items()}
+    fixed = {k: _number(v, f"--fix {k}={v}") for k, v in _pairs(args.fix, "--fix").items()}
     tie = _pairs(args.tie, "--tie")
-    for name in list(fixed) + list(tie) + list(tie.values()):
-        law.param(name)  # raises naming the allowed parameters
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]
     if bad:
@@ -132,6 +156,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--n-starts must be >= 1, got {args.n_starts}")
     if args.bootstrap < 0:
         raise ValueError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.n_jobs < 1:
+        raise ValueError(f"--n-jobs must be >= 1 (worker processes), got {args.n_jobs}")
+    return columns, fixed, tie, splits
+
+
+def run(args: argparse.Namespace) -> int:
+    columns, fixed, tie, splits = _check_options(args)
+    from atlas.fit import FitDataError, bootstrap, fit, heldout_r2, validate_data
+    from atlas.laws import get_law
+
+    law = get_law(args.law)
+    for k in columns:
+        if k not in law.columns:
+            raise ValueError(f"--col {k}=...: law {law.name!r} has no column {k!r}; its columns: {', '.join(law.columns)}")
+    for name in list(fixed) + list(tie) + list(tie.values()):
+        law.param(name)  # raises naming the allowed parameters
 
     frame = read_runs_csv(args.csv)
     for col, value in _pairs(args.where, "--where").items():
@@ -141,8 +181,6 @@ def run(args: argparse.Namespace) -> int:
         if frame.empty:
             raise FitDataError(f"{args.csv}: no rows with {col} == {value!r}")
     frame = frame.reset_index(drop=True)
-    from atlas.fit import validate_data
-
     # line numbers are only meaningful before filtering
     validate_data(law, frame, columns=columns, loss=args.loss, source=str(args.csv),
                   line_offset=1 if not args.where else None)

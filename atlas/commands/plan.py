@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
+from atlas.cli import lazy_help
 from atlas.commands.fit import _clean
-from atlas.planning import crossover, isoloss, optimal
+from atlas.planning import isoloss  # numpy-free: its constants are the options' defaults
 
 P = isoloss.PAPER_EXPONENTS
 
@@ -43,11 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ft = sub.add_parser(
         "finetune",
         help="finetune a multilingual base or pretrain from scratch? (crossover law, ATLAS Sec. 6)",
-        description=(
-            "Compares the planned target-language tokens with the crossover D* = C*/(6N), C* = a N^b. "
-            f"Default law: {crossover.PAPER_CROSSOVER_LAW.source}."
-        ),
+        description="Compares the planned target-language tokens with the crossover D* = C*/(6N), C* = a N^b.",
     )
+    lazy_help(ft, _crossover_source)
     ft.add_argument("--target", required=True, help="target language (en, eng, eng_Latn ...)")
     ft.add_argument("--params", type=float, required=True, help="model parameters N")
     ft.add_argument("--tokens", type=float, required=True, help="planned target-language training tokens D")
@@ -70,6 +70,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_sources(sub)
 
 
+def _crossover_source(parser: argparse.ArgumentParser) -> None:
+    """Name the default crossover law (atlas.planning.crossover imports pandas: only when help is printed)."""
+    from atlas.planning.crossover import PAPER_CROSSOVER_LAW
+
+    parser.description = (f"{parser.description.split(' Default law:')[0]} "
+                          f"Default law: {PAPER_CROSSOVER_LAW.source}.")
+
+
+def _check_languages(args: argparse.Namespace) -> None:
+    """Whole numbers of languages; --w-n a share in [0, 1] that the requested outputs use."""
+    for option, value in (("--from-k", args.from_k), ("--to-k", args.to_k)):
+        if math.isfinite(value) and value > 0 and value != int(value):
+            raise ValueError(f"{option} must be a whole number of languages, got {value:g}")
+    if args.w_n is not None:
+        if not 0 <= args.w_n <= 1:
+            raise ValueError(f"--w-n is the parameter term's share of the reducible loss, in [0, 1]; got {args.w_n:g}")
+        if args.n_multiplier is None and not 0 < args.w_n < 1:
+            raise ValueError(f"--w-n {args.w_n:g} gives no plan on its own (the cheapest plan needs 0 < w_N < 1); "
+                             "give --n-multiplier too, or a share strictly between 0 and 1")
+
+
 def _emit(out: dict[str, Any], as_json: bool) -> None:
     out = _clean(out)
     if as_json:
@@ -83,6 +104,7 @@ def _emit(out: dict[str, Any], as_json: bool) -> None:
 
 
 def run_languages(args: argparse.Namespace) -> int:
+    _check_languages(args)
     m = isoloss.language_multipliers(args.from_k, args.to_k, phi=args.phi, psi=args.psi, alpha=args.alpha, beta=args.beta)
     defaults = all(getattr(args, k) == P[k] for k in P)
     out: dict[str, Any] = {
@@ -112,12 +134,17 @@ def run_finetune(args: argparse.Namespace) -> int:
     fitted: Any = args.fit
     if args.a is not None:
         fitted = {"a": args.a, "b": args.b, "source": "user (--a/--b)"}
+    from atlas.planning import crossover
+
     out = crossover.decide(args.target, args.params, args.tokens, fitted, base_tokens=args.base_tokens)
     _emit(out, args.json)
     return 0
 
 
 def run_optimal(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.compute) and args.compute > 0):
+        raise ValueError(f"--compute must be a positive number of FLOPs, got {args.compute:g}")
+    from atlas.planning import optimal
     from atlas.records import read_user_json
 
     spec = read_user_json(args.fit, "fit file")

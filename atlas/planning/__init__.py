@@ -9,9 +9,24 @@ pretrain-from-scratch vs finetune crossover.
   paper; imported on use, not here, so that ``atlas.planning`` stays light).
 """
 
-from atlas.planning.crossover import PAPER_CROSSOVER_LAW, CrossoverLaw, decide, find_crossover, fit_crossover_law
-from atlas.planning.isoloss import PAPER_EXPONENTS, iso_loss_data_multiplier, language_multipliers
-from atlas.planning.optimal import compute_optimal, compute_optimal_klaw
+import importlib
+from typing import Any
+
+#: Public name -> submodule; imported on first use (crossover and optimal import pandas, the CLI needs neither
+#: to parse its arguments).
+_EXPORTS = {
+    "PAPER_CROSSOVER_LAW": "crossover", "CrossoverLaw": "crossover", "decide": "crossover",
+    "find_crossover": "crossover", "fit_crossover_law": "crossover",
+    "PAPER_EXPONENTS": "isoloss", "iso_loss_data_multiplier": "isoloss", "language_multipliers": "isoloss",
+    "compute_optimal": "optimal", "compute_optimal_klaw": "optimal",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"atlas.planning.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'atlas.planning' has no attribute {name!r}")
+
 
 __all__ = [
     "PAPER_CROSSOVER_LAW",

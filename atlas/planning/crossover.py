@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from atlas.planning.isoloss import PlanningError
 
@@ -243,6 +245,8 @@ def crossover_table(
     token count are averaged. One row per finetune run and evaluation set; NaN + reason when no crossing.
     Compute uses the scratch run's N.
     """
+    import pandas as pd
+
     from atlas.scaling_table import parse_mixture_id
 
     t = table if eval_set is None else table[table["eval_set"] == eval_set]

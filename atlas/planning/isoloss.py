@@ -24,9 +24,8 @@ from them [I]. These reproduce the printed 1.18x/1.66x (2K), 1.4x/2.74x (4K), 1.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Mapping
-
-import numpy as np
 
 #: phi, psi quoted (Sec. 5 joint fit); alpha, beta inferred from Fig. 5's exponents 0.243 = phi/alpha and
 #: 0.728 = 1 + psi/beta (PAPER_NOTES 1.4, tag [I]).
@@ -43,13 +42,13 @@ class PlanningError(ValueError):
 
 def _positive(**values: float) -> None:
     for name, v in values.items():
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v) and v > 0):
+        if not (isinstance(v, numbers.Real) and math.isfinite(v) and v > 0):
             raise PlanningError(f"{name} must be a positive finite number, got {v!r}")
 
 
 def _finite(**values: float) -> None:
     for name, v in values.items():
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v)):
+        if not (isinstance(v, numbers.Real) and math.isfinite(v)):
             raise PlanningError(f"{name} must be a finite number, got {v!r}")
 
 

@@ -40,7 +40,9 @@ def compute_optimal(C: float | np.ndarray, params: Any) -> dict[str, Any]:
     p = _params(params, ("E", "A", "B", "alpha", "beta"))
     C = np.asarray(C, dtype=float)
     if np.any(~(C > 0)):
-        raise PlanningError(f"compute budget must be > 0 FLOPs, got {C!r}")
+        bad = np.atleast_1d(C)[~(np.atleast_1d(C) > 0)].tolist()
+        shown = f"{bad[0]:g}" if C.ndim == 0 else f"{bad[:5]}"
+        raise PlanningError(f"compute budget must be > 0 FLOPs, got {shown}")
     a, b = p["alpha"], p["beta"]
     G = (a * p["A"] / (b * p["B"])) ** (1 / (a + b))
     N = G * (C / 6) ** (b / (a + b))
