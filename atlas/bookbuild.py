@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from atlas.chapters import CHAPTERS
 from atlas.paths import REPO_ROOT
 from atlas.presets import load_preset
 
@@ -44,13 +45,20 @@ def resolve_preset(preset: str) -> str:
 
 
 def chapters(notebook_dir: Path | None = None) -> list[Path]:
-    """Chapter templates in execution order: body chapters by number, then the intro (``00_*``)."""
-    found = sorted(Path(notebook_dir or REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    """Chapter templates in execution order: body chapters in the registry's order, then the intro (``00_*``).
+
+    The chapters are the registry's (:data:`atlas.chapters.CHAPTERS`); a ``notebook_dir`` other than
+    ``notebooks/`` (tests) is read as it is: its ``NN_*.ipynb`` by number.
+    """
+    if notebook_dir is None:
+        found = [REPO_ROOT / "notebooks" / f"{c.name}.ipynb" for c in CHAPTERS]
+    else:
+        found = sorted(Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))
     return [p for p in found if not p.name.startswith("00_")] + [p for p in found if p.name.startswith("00_")]
 
 
-#: Chapters started first when several run at once (the slowest ones).
-SLOW_CHAPTERS = ("06_atlas_fits", "01_data_sampling", "03_monolingual_scaling", "07_curse_of_multilinguality")
+#: Chapters started first when several run at once (the slowest ones, as the registry marks them).
+SLOW_CHAPTERS = tuple(c.name for c in CHAPTERS if c.slow)
 
 
 def default_jobs() -> int:
@@ -91,7 +99,31 @@ def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
         pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
                             kernel_name="python3", progress_bar=False, log_output=False,
                             kernel_manager_class=_ipc_kernel_manager(sockets))
+    fold_code(target)
     return time.perf_counter() - start
+
+
+#: Tags that already say how a cell shows; :func:`fold_code` leaves such cells alone.
+_SHOW_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output", "remove-cell", "show-input"}
+
+
+def fold_code(path: str | Path) -> None:
+    """Fold an executed chapter's code for the HTML (Jupyter Book 1 cell tags): every code cell gets
+    ``hide-input`` (a toggle shows it) and papermill's ``injected-parameters`` cell stays open, the one
+    parameters cell a reader sees; the template's default ``parameters`` cell it overrides is removed. A cell
+    tagged in its source (e.g. ``show-input``) keeps its own tag."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags or _SHOW_TAGS & set(tags):
+            continue
+        tags.append("remove-cell" if injected and "parameters" in tags else "hide-input")
+    nbformat.write(nb, path)
 
 
 def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
