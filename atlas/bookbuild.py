@@ -99,22 +99,18 @@ def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
         pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
                             kernel_name="python3", progress_bar=False, log_output=False,
                             kernel_manager_class=_ipc_kernel_manager(sockets))
-    fold_code(target)
+    prepare_for_html(target)
     return time.perf_counter() - start
 
 
-#: Tags that already say how a cell shows; :func:`fold_code` leaves such cells alone.
+#: Tags that already say how a cell shows; folding leaves such cells alone.
 _SHOW_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output", "remove-cell", "show-input"}
 
 
-def fold_code(path: str | Path) -> None:
-    """Fold an executed chapter's code for the HTML (Jupyter Book 1 cell tags): every code cell gets
-    ``hide-input`` (a toggle shows it) and papermill's ``injected-parameters`` cell stays open, the one
-    parameters cell a reader sees; the template's default ``parameters`` cell it overrides is removed. A cell
-    tagged in its source (e.g. ``show-input``) keeps its own tag."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
+def _fold(nb) -> None:
+    """Every code cell gets ``hide-input`` (a toggle shows it); papermill's ``injected-parameters`` cell stays
+    open, the one parameters cell a reader sees, and the template's default ``parameters`` cell it overrides
+    is removed. A cell tagged in its source (e.g. ``show-input``) keeps its own tag."""
     injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -123,6 +119,43 @@ def fold_code(path: str | Path) -> None:
         if "injected-parameters" in tags or _SHOW_TAGS & set(tags):
             continue
         tags.append("remove-cell" if injected and "parameters" in tags else "hide-input")
+
+
+def _one_figure_per_cell(nb) -> None:
+    """A cell with a figure caption (``mystnb: figure`` metadata) keeps its first image and nothing else:
+    myst-nb wraps *every* display output of such a cell in the numbered figure. What the cell showed before the
+    image moves to an output-only cell before it, what came after to one after it (same order on the page)."""
+    import nbformat
+
+    cells = []
+    for cell in nb.cells:
+        figure = cell.cell_type == "code" and cell.metadata.get("mystnb", {}).get("figure")
+        images = [i for i, o in enumerate(cell.get("outputs", [])) if "image/png" in o.get("data", {})]
+        if not figure or not images or len(cell.outputs) == 1:
+            cells.append(cell)
+            continue
+        first = images[0]
+        before, image, after = cell.outputs[:first], cell.outputs[first], cell.outputs[first + 1:]
+        for outputs, where in ((before, "before"), (None, None), (after, "after")):
+            if outputs is None:
+                cell.outputs = [image]
+                cells.append(cell)
+            elif outputs:
+                extra = nbformat.v4.new_code_cell("", metadata={"tags": ["remove-input"]})
+                extra.id = f"{cell.get('id', 'cell')}-{where}"[:64]
+                extra.outputs = outputs
+                cells.append(extra)
+    nb.cells = cells
+
+
+def prepare_for_html(path: str | Path) -> None:
+    """Make an executed chapter read well in Jupyter Book 1 (cell tags only; nothing is re-executed): code
+    folded, one parameters cell shown, each captioned figure alone in its numbered figure."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    _one_figure_per_cell(nb)
+    _fold(nb)
     nbformat.write(nb, path)
 
 
@@ -212,6 +245,7 @@ def stage_sources(staging: Path) -> Path:
         shutil.copy2(REPO_ROOT / name, staging / name)
     for page in (REPO_ROOT / "book").glob("*.md"):
         shutil.copy2(page, staging / "book" / page.name)
+    shutil.copytree(REPO_ROOT / "book" / "_static", staging / "book" / "_static", dirs_exist_ok=True)
     return staging
 
 

@@ -64,27 +64,62 @@ def words(value: Any) -> str:
     return str(value)
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        return MISSING
+def _missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _cell(value: Any) -> str:
+    """One table cell as HTML: text escaped (and allowed to wrap), a number formatted and kept on one line."""
+    if _missing(value):
         return MISSING
-    return num(value)
+    if isinstance(value, str):
+        return html.escape(value)
+    text = html.escape(num(value))
+    return f'<span class="num">{text}</span>' if isinstance(value, numbers.Number) else text
+
+
+def _header(name: Any) -> str:
+    text = " ".join(map(str, name)).strip() if isinstance(name, tuple) else str(name)
+    return html.escape(text.replace("_", " "))
 
 
 def _has_default_index(frame: pd.DataFrame) -> bool:
     return isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table as text cells; a meaningful index becomes ordinary leading columns, a 0..n index goes."""
+def _plain(frame: pd.DataFrame, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The table as HTML cells with readable headers; a meaningful index becomes ordinary leading columns and a
+    0..n index goes. ``cells``: cells already written (a Styler's formats), same shape as ``frame``."""
+    out = frame.apply(lambda col: col.map(_cell)) if len(frame) else frame.astype(object)
+    if cells is not None:
+        out = cells.where(~frame.isna(), MISSING)
+    out = out.astype(object)
+    out.columns = [_header(c) for c in out.columns]
     if not _has_default_index(frame):
-        frame = frame.reset_index()
-    frame = frame.copy()
-    frame.columns = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in frame.columns]
-    return frame.apply(lambda col: col.map(_cell)) if len(frame) else frame
+        index = frame.index.to_frame(index=False).astype(object)
+        index.columns = [_header(n) if n is not None else "" for n in frame.index.names]
+        out = pd.concat([index.apply(lambda col: col.map(_cell)), out.reset_index(drop=True)], axis=1)
+    return out
+
+
+def _styled_cells(styler: Styler) -> pd.DataFrame:
+    """A Styler's cells as it formats them: its own formatter where the chapter gave one, ours elsewhere."""
+    data, funcs = styler.data, styler._display_funcs
+    out = pd.DataFrame(index=data.index, columns=data.columns, dtype=object)
+    for j in range(data.shape[1]):
+        for i in range(data.shape[0]):
+            value = data.iat[i, j]
+            func = funcs[(i, j)] if (i, j) in funcs else None
+            if getattr(getattr(func, "func", None), "__name__", "") == "_default_formatter":
+                func = None  # pandas' own default (6 decimals, no separators): ours instead
+            if func is not None and not _missing(value):
+                text = html.escape(str(func(value)))
+                out.iat[i, j] = f'<span class="num">{text}</span>' if isinstance(value, numbers.Number) else text
+            else:
+                out.iat[i, j] = _cell(value)
+    return out
 
 
 def is_blank(frame: pd.DataFrame) -> bool:
@@ -104,16 +139,11 @@ def table_html(obj: pd.DataFrame | pd.Series | Styler) -> str:
     """HTML for a table on a book page (see the module docstring)."""
     if isinstance(obj, pd.Series):
         obj = obj.to_frame()
-    if isinstance(obj, Styler):
-        frame = obj.data
-        if is_blank(frame):
-            return blank_sentence(frame)
-        if _has_default_index(frame):
-            obj = obj.hide(axis="index")
-        return f'<div class="atlas-table">{obj.to_html()}</div>'
-    if is_blank(obj):
-        return blank_sentence(obj)
-    body = _plain(obj).to_html(index=False, escape=True, border=0, classes="dataframe atlas")
+    frame = obj.data if isinstance(obj, Styler) else obj
+    if is_blank(frame):
+        return blank_sentence(frame)
+    cells = _styled_cells(obj) if isinstance(obj, Styler) else None
+    body = _plain(frame, cells).to_html(index=False, escape=False, border=0, classes="dataframe atlas")
     return f'<div class="atlas-table">{body}</div>'
 
 
