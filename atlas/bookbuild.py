@@ -141,7 +141,9 @@ def _one_figure_per_cell(nb) -> None:
                 cell.outputs = [image]
                 cells.append(cell)
             elif outputs:
-                extra = nbformat.v4.new_code_cell("", metadata={"tags": ["remove-input"]})
+                # (a cell with no source is skipped by myst-nb, outputs and all: hence the comment)
+                extra = nbformat.v4.new_code_cell(f"# output of the figure cell {where} its figure",
+                                                  metadata={"tags": ["remove-input"]})
                 extra.id = f"{cell.get('id', 'cell')}-{where}"[:64]
                 extra.outputs = outputs
                 cells.append(extra)

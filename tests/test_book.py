@@ -169,6 +169,8 @@ def test_chapters_render_in_headless_chromium(built_book: Path, browser: str, tm
                 problems.append(f"{nb.stem}: raw TeX {text[max(0, hit.start() - 40):hit.end() + 40]!r}")
         if verdicts.NOT_EXECUTED in text or "not executed" in text:
             problems.append(f"{nb.stem}: a chapter is called not executed")
+        if nb.stem.startswith("00_") and not re.search(r"<th[^>]*>\s*status\s*</th>", dom):
+            problems.append(f"{nb.stem}: the reproduction map (a table with a status column) is not on the page")
         probe = _probe(browser, page, tmp_path / "profile")
         problems += [f"{nb.stem}: table wider than the page: {t!r}" for t in probe["overflow"]]
         if probe["params"] != 1:

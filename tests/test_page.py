@@ -52,3 +52,4 @@ def test_prepare_for_html_folds_code_and_isolates_figures(tmp_path):
                                                        ["remove-input"], ["hide-input"], ["remove-input"]]
     assert [list(o.data) for c in cells[2:] for o in c.outputs] == [["text/html"], ["image/png"], ["text/html"]]
     assert "mystnb" in cells[3].metadata and "mystnb" not in cells[2].metadata
+    assert cells[2].source and cells[4].source  # myst-nb drops a cell with no source, outputs and all
