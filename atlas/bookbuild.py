@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from atlas.chapters import CHAPTERS
 from atlas.paths import REPO_ROOT
 from atlas.presets import load_preset
 
@@ -44,13 +45,20 @@ def resolve_preset(preset: str) -> str:
 
 
 def chapters(notebook_dir: Path | None = None) -> list[Path]:
-    """Chapter templates in execution order: body chapters by number, then the intro (``00_*``)."""
-    found = sorted(Path(notebook_dir or REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    """Chapter templates in execution order: body chapters in the registry's order, then the intro (``00_*``).
+
+    The chapters are the registry's (:data:`atlas.chapters.CHAPTERS`); a ``notebook_dir`` other than
+    ``notebooks/`` (tests) is read as it is: its ``NN_*.ipynb`` by number.
+    """
+    if notebook_dir is None:
+        found = [REPO_ROOT / "notebooks" / f"{c.name}.ipynb" for c in CHAPTERS]
+    else:
+        found = sorted(Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))
     return [p for p in found if not p.name.startswith("00_")] + [p for p in found if p.name.startswith("00_")]
 
 
-#: Chapters started first when several run at once (the slowest ones).
-SLOW_CHAPTERS = ("06_atlas_fits", "01_data_sampling", "03_monolingual_scaling", "07_curse_of_multilinguality")
+#: Chapters started first when several run at once (the slowest ones, as the registry marks them).
+SLOW_CHAPTERS = tuple(c.name for c in CHAPTERS if c.slow)
 
 
 def default_jobs() -> int:
@@ -91,6 +99,7 @@ def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
         pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
                             kernel_name="python3", progress_bar=False, log_output=False,
                             kernel_manager_class=_ipc_kernel_manager(sockets))
+    prepare_for_html(target)
     return time.perf_counter() - start
 
 
@@ -124,6 +133,64 @@ def _input_errors(failed: dict[str, BaseException], todo: list[Path]) -> list[st
     templates = {p.stem: p for p in todo}
     lines = [(stem, validation_error(exc, templates[stem])) for stem, exc in sorted(failed.items())]
     return [f"chapter {stem}: {line}" for stem, line in lines] if all(line for _, line in lines) else []
+
+
+#: Tags that already say how a cell shows; folding leaves such cells alone.
+_SHOW_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output", "remove-cell", "show-input"}
+
+
+def _fold(nb) -> None:
+    """Every code cell gets ``hide-input`` (a toggle shows it); papermill's ``injected-parameters`` cell stays
+    open, the one parameters cell a reader sees, and the template's default ``parameters`` cell it overrides
+    is removed. A cell tagged in its source (e.g. ``show-input``) keeps its own tag."""
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags or _SHOW_TAGS & set(tags):
+            continue
+        tags.append("remove-cell" if injected and "parameters" in tags else "hide-input")
+
+
+def _one_figure_per_cell(nb) -> None:
+    """A cell with a figure caption (``mystnb: figure`` metadata) keeps its first image and nothing else:
+    myst-nb wraps *every* display output of such a cell in the numbered figure. What the cell showed before the
+    image moves to an output-only cell before it, what came after to one after it (same order on the page)."""
+    import nbformat
+
+    cells = []
+    for cell in nb.cells:
+        figure = cell.cell_type == "code" and cell.metadata.get("mystnb", {}).get("figure")
+        images = [i for i, o in enumerate(cell.get("outputs", [])) if "image/png" in o.get("data", {})]
+        if not figure or not images or len(cell.outputs) == 1:
+            cells.append(cell)
+            continue
+        first = images[0]
+        before, image, after = cell.outputs[:first], cell.outputs[first], cell.outputs[first + 1:]
+        for outputs, where in ((before, "before"), (None, None), (after, "after")):
+            if outputs is None:
+                cell.outputs = [image]
+                cells.append(cell)
+            elif outputs:
+                # (a cell with no source is skipped by myst-nb, outputs and all: hence the comment)
+                extra = nbformat.v4.new_code_cell(f"# output of the figure cell {where} its figure",
+                                                  metadata={"tags": ["remove-input"]})
+                extra.id = f"{cell.get('id', 'cell')}-{where}"[:64]
+                extra.outputs = outputs
+                cells.append(extra)
+    nb.cells = cells
+
+
+def prepare_for_html(path: str | Path) -> None:
+    """Make an executed chapter read well in Jupyter Book 1 (cell tags only; nothing is re-executed): code
+    folded, one parameters cell shown, each captioned figure alone in its numbered figure."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    _one_figure_per_cell(nb)
+    _fold(nb)
+    nbformat.write(nb, path)
 
 
 def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
@@ -212,6 +279,7 @@ def stage_sources(staging: Path) -> Path:
         shutil.copy2(REPO_ROOT / name, staging / name)
     for page in (REPO_ROOT / "book").glob("*.md"):
         shutil.copy2(page, staging / "book" / page.name)
+    shutil.copytree(REPO_ROOT / "book" / "_static", staging / "book" / "_static", dirs_exist_ok=True)
     return staging
 
 

@@ -32,6 +32,11 @@ import pandas as pd
 from atlas import languages as L
 from atlas.paths import data_dir
 
+#: The evaluation sets the bundled corpus provides: held-out Bible books, FLORES-200 devtest, NTREX-128.
+EVAL_SETS = ("bible", "flores", "ntrex")
+#: The ones every shipped preset's runs record, and so the ones the analyses and chapters read.
+RECORDED_EVAL_SETS = EVAL_SETS[:2]
+
 
 class CorpusError(ValueError):
     """A source that is missing or malformed, or a bad argument to a loader."""

@@ -243,11 +243,6 @@ def _saturate(pre: Mapping[str, Array], lam: Array | float, grad: bool):
     return S, dS
 
 
-def _log(a: Array) -> Array:
-    with np.errstate(divide="ignore"):
-        return np.log(a)
-
-
 # --------------------------------------------------------------------------------------------------------
 # the laws
 

@@ -13,9 +13,9 @@ import json
 from typing import Any, Iterable
 
 from atlas import languages as L
+from atlas.corpus import EVAL_SETS
 from atlas.presets import PresetError, available_presets, load_preset
 
-EVAL_SETS = ("bible", "flores", "ntrex")
 VOCAB_KINDS = ("mono", "multi")
 
 

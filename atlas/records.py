@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -90,13 +89,6 @@ def run_dir(preset: str, experiment: str, run_id: str, root: Path | None = None)
 def is_finished(path: Path) -> bool:
     """A run is finished iff its summary was written (the last file a run writes)."""
     return (Path(path) / SUMMARY).exists()
-
-
-def reset_unfinished(path: Path) -> None:
-    """Remove a run directory that has no summary (a killed run), so it restarts cleanly."""
-    path = Path(path)
-    if path.exists() and not is_finished(path):
-        shutil.rmtree(path)
 
 
 def git_sha() -> str:

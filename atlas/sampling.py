@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 import numpy as np
 
@@ -41,7 +41,15 @@ from atlas.paths import cache_dir, data_dir
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from atlas.tokenizer import Tokenizer
+
+class Tokenizer(Protocol):
+    """What sampling needs of a tokenizer (:class:`atlas.tokenizer.Tokenizer` is one); sampling does not import
+    the tokenizer module, which imports this one for the data split its vocabularies are trained on."""
+
+    name: str
+    eos_id: int
+
+    def encode(self, texts: list[str]) -> list[list[int]]: ...
 
 BOOKS = (
     "GEN EXO LEV NUM DEU JOS JDG RUT 1SA 2SA 1KI 2KI 1CH 2CH EZR NEH EST JOB PSA PRO ECC SNG ISA JER LAM EZK "
@@ -131,9 +139,9 @@ def split_plan(preset: str | dict[str, Any]) -> SplitPlan:
         raise SamplingError(f"data.unique_token_caps must be positive, got {caps}")
     mtv = data.get("max_train_verses")
     eval_sets = tuple(data.get("eval_sets", ("bible", "flores")))
-    bad_sets = [s for s in eval_sets if s not in ("bible", "flores", "ntrex")]
+    bad_sets = [s for s in eval_sets if s not in corpus.EVAL_SETS]
     if bad_sets:
-        raise SamplingError(f"unknown eval set(s) {bad_sets}; allowed: bible, flores, ntrex")
+        raise SamplingError(f"unknown eval set(s) {bad_sets}; allowed: {', '.join(corpus.EVAL_SETS)}")
     return SplitPlan(
         preset=cfg["name"],
         languages=langs,

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 
 from atlas import languages
+from atlas import fit as F
+from atlas.laws import get_law
 from atlas.records import load_metrics, load_specs
 
 FAMILY_LEVELS = ("group", "family")
@@ -314,15 +316,11 @@ LAW_COLUMNS: dict[str, dict[str, str]] = {
 
 def law_columns(law: str) -> dict[str, str]:
     """The column mapping :func:`atlas.fit.fit` needs to fit ``law`` on an :func:`atlas_design` frame."""
-    from atlas.laws import get_law
-
     return dict(LAW_COLUMNS.get(get_law(law).name, {}))
 
 
 def _heldout_job(args: tuple) -> tuple[str, Any]:
     """One (law, language) of :func:`heldout_by_language`: ("ok", frame) or ("failed", message)."""
-    from atlas import fit as F
-
     law, design, splits, fit_kw = args
     try:
         return "ok", F.heldout_r2(law, design, splits=splits, columns=law_columns(law), **fit_kw)
@@ -353,8 +351,6 @@ def heldout_by_language(
     import multiprocessing as mp
 
     from tqdm import tqdm
-
-    from atlas import fit as F
 
     splits = list(splits or F.SPLITS)
     languages = list(languages or sorted(rows["eval_lang"].unique()))

@@ -41,6 +41,7 @@ from atlas import corpus
 from atlas import languages as L
 from atlas.params import as_config
 from atlas.paths import cache_dir
+from atlas.sampling import split_plan, temperature_weights
 
 KINDS = ("multi", "mono")
 _DEFAULTS = {
@@ -146,8 +147,6 @@ def training_sentences(preset: str | dict[str, Any], kind: str, lang: str | None
     ``mono``: ``sentences_per_language`` verses of ``lang``. Verses are drawn without replacement by a
     seeded generator from the verses outside the preset's held-out books.
     """
-    from atlas.sampling import split_plan, temperature_weights
-
     cfg = as_config(preset)
     kind = _check_kind(kind)
     settings = tokenizer_settings(cfg, kind)
@@ -271,8 +270,6 @@ def get_tokenizer(preset: str | dict[str, Any], kind: str, lang: str | None = No
             raise TokenizerError(f"language {lang!r} is not in the multilingual vocabulary's languages {langs}")
         lang = None
     settings = tokenizer_settings(cfg, kind)
-    from atlas.sampling import split_plan
-
     plan = split_plan(cfg)
     fast_key = json.dumps(
         [kind, settings, list(plan.languages), list(plan.test_books), lang and L.resolve(lang), str(cache_dir())]

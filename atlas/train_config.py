@@ -7,8 +7,10 @@ and importing them does not load torch.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -103,12 +105,12 @@ def cooldown_branches(
     return out
 
 
-def spec_hash(spec: Mapping[str, Any]) -> str:
-    """Hash of a plan spec as built by :mod:`atlas.grid`; stored in spec.json to detect stale records."""
-    import hashlib
-    import json
-
-    core = {k: v for k, v in spec.items() if k != "plan_hash"}
+def spec_hash(spec: Mapping[str, Any], exclude: Iterable[str] = ()) -> str:
+    """The one hash of a run spec (16 hex digits of a SHA-256 of its sorted JSON), ``plan_hash`` and ``exclude``
+    left out. With no ``exclude`` it is the ``plan_hash`` stored in spec.json to detect stale records; the grid
+    leaves out what does not change training for its checkpoint key (:func:`atlas.grid.content_key`)."""
+    skip = {"plan_hash", *exclude}
+    core = {k: v for k, v in spec.items() if k not in skip}
     return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from atlas import bts, cli, records
+from atlas.chapters import transfer_matrix
 
 
 def mono_loss(d, A=40.0, b=0.3):
@@ -221,10 +222,10 @@ def test_chapter_helpers(runs_root):
     assert row.paper == 0.2 and row.ours == pytest.approx(2 - 2 / 1.4)
     trend = bts.size_trend(bts.bts_vs_size("smoke", root=runs_root))
     assert (trend["slope_per_decade"] > 0).all() and (trend["n_shapes"] == 2).all()
-    v = {x.claim: x for x in bts.chapter_verdicts("smoke", m, bts.bts_vs_size("smoke", root=runs_root))}
+    v = {x.claim: x for x in transfer_matrix.chapter_verdicts("smoke", m, bts.bts_vs_size("smoke", root=runs_root))}
     assert v["Transfer scores improve with model size"].status == "partially"  # rises, but only 2 sizes
     assert v["es->pt is synergistic, en->zh interferes"].status == "not testable"
-    assert all(x.status == "not testable" for x in bts.chapter_verdicts("smoke", None, None))
+    assert all(x.status == "not testable" for x in transfer_matrix.chapter_verdicts("smoke", None, None))
     cur = bts.pair_curves("smoke", "fr", "en", shape="xs", root=runs_root)
     assert set(cur["model"]) == {"monolingual", "bilingual"} and cur.attrs["bts"] == pytest.approx(2 - 2 / 1.4)
 
@@ -332,18 +333,18 @@ def _sweep_frame(values: dict[tuple[str, str], list[float]], d_monos=(1e5, 2e5, 
 def test_training_length_verdicts():
     falling = _sweep_frame({("spa", "por"): [0.9, 0.7, 0.5, 0.3], ("eng", "cmn"): [0.5, 0.3, 0.1, -0.1],
                             ("por", "spa"): [0.8, 0.6, 0.5, 0.4], ("cmn", "eng"): [0.2, 0.1, 0.0, -0.3]})
-    v = {x.claim: x for x in bts.chapter_verdicts("cpu", None, None, falling)}
+    v = {x.claim: x for x in transfer_matrix.chapter_verdicts("cpu", None, None, falling)}
     fall = v["Transfer scores fall as training tokens grow"]
     assert fall.status == "reproduced" and "4 of 4 directions" in fall.ours and "longer one" in fall.reason
     gap = v["The es->pt vs en->zh gap is set early and stays constant"]
     assert gap.status == "reproduced" and "+0.40" in gap.ours  # 0.9 - 0.5 at every d_mono
     mixed = _sweep_frame({("spa", "por"): [0.9, 0.9, 1.0, 1.2], ("eng", "cmn"): [0.5, 0.6, 1.1, 1.4]})
-    v = {x.claim: x for x in bts.chapter_verdicts("cpu", None, None, mixed)}
+    v = {x.claim: x for x in transfer_matrix.chapter_verdicts("cpu", None, None, mixed)}
     assert v["Transfer scores fall as training tokens grow"].status == "not reproduced"
     assert v["The es->pt vs en->zh gap is set early and stays constant"].status == "not reproduced"  # sign flips
     # points inside the warmup do not count
     early = _sweep_frame({("spa", "por"): [0.9, 0.7, 0.5, 0.3], ("eng", "cmn"): [0.5, 0.3, 0.1, -0.1]},
                          d_monos=(1e4, 2e4, 4e4, 8e4))
-    v = {x.claim: x for x in bts.chapter_verdicts("cpu", None, None, early)}
+    v = {x.claim: x for x in transfer_matrix.chapter_verdicts("cpu", None, None, early)}
     assert v["Transfer scores fall as training tokens grow"].status == "not testable"
-    assert all(x.status == "not testable" for x in bts.chapter_verdicts("cpu", None, None, None))
+    assert all(x.status == "not testable" for x in transfer_matrix.chapter_verdicts("cpu", None, None, None))

@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from atlas import bookbuild, scaling_report
+from atlas import bookbuild
+from atlas.chapters import scaling as scaling_report
 from atlas.params import ParameterError, validate_notebook_params
 from atlas.paths import REPO_ROOT
 

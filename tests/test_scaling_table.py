@@ -190,29 +190,29 @@ def test_relative_loss_increase_interpolates_the_k1_curve():
 
 
 def test_scaling_chapters_report_gaps_as_not_testable(runs):
-    from atlas import scaling_report as R
-    from atlas.verdicts import STATUSES
+    from atlas.chapters import atlas_fits, curse_of_multilinguality as curse, monolingual_scaling as mono, scaling
+    from atlas.chapters.verdicts import STATUSES
 
     rows, _ = fit_rows(build_table(PRESET, root=runs), eval_set="bible")
-    long, wide = R.table1(rows, n_starts=1)
-    comp = R.compare_table1(wide)
+    long, wide = atlas_fits.table1(rows, n_starts=1)
+    comp = atlas_fits.compare_table1(wide)
     assert len(comp) == 8 * 5 and set(comp["setting"]) == {"mono", "multi"}
     assert comp["paper"].notna().sum() == 37  # Table 1 as transcribed (no R2(M) in the mono block)
-    fresh = R.lambda_ablation(rows, n_starts=1)
-    reused = R.lambda_ablation(rows, n_starts=1, table1_long=long)  # atlas rows taken from Table 1's fits
+    fresh = atlas_fits.lambda_ablation(rows, n_starts=1)
+    reused = atlas_fits.lambda_ablation(rows, n_starts=1, table1_long=long)  # atlas rows taken from Table 1's fits
     assert len(fresh) and set(fresh["eval_lang"]) <= set(long.query("setting == 'multi' and law == 'atlas'")["eval_lang"])
     key = ["eval_lang", "law"]
     pd.testing.assert_frame_equal(reused.sort_values(key, ignore_index=True)[key + ["r2", "status"]],
                                   fresh.sort_values(key, ignore_index=True)[key + ["r2", "status"]])
-    v06 = R.chapter06_verdicts("fake", comp)
-    v07 = R.chapter07_verdicts("fake", R.klaw_fits(rows, n_starts=1), relative_loss_increase(setting_rows(rows, "capacity")))
-    v03 = R.chapter03_verdicts("fake", R.vocabulary_tax(build_table(PRESET, root=runs), "bible"), R.repetition_r2(rows))
+    v06 = atlas_fits.chapter06_verdicts("fake", comp)
+    v07 = curse.chapter07_verdicts("fake", curse.klaw_fits(rows, n_starts=1), relative_loss_increase(setting_rows(rows, "capacity")))
+    v03 = mono.chapter03_verdicts("fake", mono.vocabulary_tax(build_table(PRESET, root=runs), "bible"), mono.repetition_r2(rows))
     for v in v03 + v06 + v07:
         assert v.status in STATUSES and v.reason
     assert {v.status for v in v07} == {"not testable"}  # 3 bible points per language: no K-law fit
-    with pytest.raises(R.ChapterParamError, match="loss 'loss_u' cannot be fitted"):
-        R.validate_params("bible", "loss_u")
-    with pytest.raises(R.ChapterParamError, match="unknown eval_set 'ntrex'"):
-        R.validate_params("ntrex", "loss")
-    iso = R.isoloss_table({"phi": 0.11, "psi": -0.04, "alpha": 0.11 / 0.243, "beta": 0.04 / 0.272})
+    with pytest.raises(scaling.ChapterParamError, match="loss 'loss_u' cannot be fitted"):
+        scaling.validate_params("bible", "loss_u")
+    with pytest.raises(scaling.ChapterParamError, match="unknown eval_set 'ntrex'"):
+        scaling.validate_params("ntrex", "loss")
+    iso = curse.isoloss_table({"phi": 0.11, "psi": -0.04, "alpha": 0.11 / 0.243, "beta": 0.04 / 0.272})
     assert np.allclose(iso["ours N x"], iso["paper N x"], atol=0.006)

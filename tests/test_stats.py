@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from atlas import cli, languages, paper_tables, stats
+from atlas.chapters import script_family_tests
 from atlas.paths import package_data
 
 PAPER = {"same": -0.23, "different": -0.39, "r": -0.11}
@@ -138,7 +139,7 @@ def test_cli_on_the_paper_matrix(capsys, tmp_path):
 
 
 def test_chapter_verdicts_and_tables(paper_result):
-    v = stats.chapter_verdicts("smoke", paper_result, None)
+    v = script_family_tests.chapter_verdicts("smoke", paper_result, None)
     assert v[0].status == "reproduced"  # the transcription reproduces the Sec. 4 means
     assert [x.status for x in v[2:]] == ["not testable"] * 3
     tab = stats.tests_table(paper_result)

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from atlas.paper_tables import crossover_points
-from atlas.planning.crossover import PAPER_CROSSOVER_LAW, PlanningError, crossover_table, fit_crossover_law
+from atlas.planning.crossover import PlanningError, crossover_table, fit_crossover_law
 from atlas.scaling_table import build_table
-from atlas.verdicts import Verdict
+from atlas.chapters.verdicts import Verdict
 
 
 def load(preset: str) -> pd.DataFrame:
@@ -172,11 +172,6 @@ def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.Data
             "§6 limitation; OpenReview R1", "not measured (one base budget)", ours, "not testable",
             "the paper has no second base budget to compare with; ours is new evidence, not a reproduction", preset))
     return out
-
-
-def paper_law_tokens(N: float) -> float:
-    """Crossover tokens the paper's legend law predicts at ``N`` parameters (tokens)."""
-    return float(PAPER_CROSSOVER_LAW.tokens(N))
 
 
 def summary_numbers(cross: pd.DataFrame) -> dict[str, Any]:

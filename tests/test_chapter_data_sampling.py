@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from atlas import data_report
+from atlas.chapters import data_sampling as data_report
 from atlas.presets import load_preset
 from atlas.tokenizer import _fit_characters
 

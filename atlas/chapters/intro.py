@@ -1,9 +1,8 @@
-"""Figures shared by several chapters (seaborn / matplotlib; every function returns the Figure)."""
+"""The intro chapter (00): our runs beside the paper's grid, and the reproduction status per chapter."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -45,8 +44,3 @@ def status_counts(repro: pd.DataFrame) -> plt.Figure:
     fig.tight_layout()
     return fig
 
-
-def log_ticks(values: np.ndarray) -> np.ndarray:
-    """Powers of ten spanning ``values`` (for readable log axes)."""
-    lo, hi = np.floor(np.log10(np.min(values))), np.ceil(np.log10(np.max(values)))
-    return 10.0 ** np.arange(lo, hi + 1)

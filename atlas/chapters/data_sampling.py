@@ -1,4 +1,4 @@
-"""Tables for the data chapter (01): token counts, test splits, fertility, sampling weights, verdicts.
+"""Chapter 01 (data sampling): token counts, test splits, fertility, sampling weights, verdicts.
 
 Everything here is computed from the bundled corpus with the preset's tokenizers and sampling rules; the
 paper's numbers come from :mod:`atlas.paper_tables` (``language_sets.yaml``). Units: tokens are tokenizer
@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from atlas import corpus
+from atlas import corpus, records
 from atlas import languages as L
 from atlas import sampling as S
+from atlas.paper_tables import language_sets
 from atlas.params import as_config
 from atlas.tokenizer import Tokenizer, fertility, get_tokenizer
-from atlas.verdicts import Verdict
+from atlas.chapters.verdicts import Verdict
 
 CHAPTER = "01_data_sampling"
 
@@ -83,8 +84,6 @@ def tokenizer_check(preset: str, toks: Mapping[tuple[str, str], Tokenizer]) -> p
     another model than this machine's SentencePiece builds from the same input: their token counts and losses
     do not refer to the vocabulary shown in this chapter.
     """
-    from atlas import records
-
     specs = records.load_specs(preset)
     recorded = records.recorded_tokenizers(preset, specs=specs)
     uses = specs["vocab.name"].value_counts().to_dict() if "vocab.name" in specs else {}
@@ -147,8 +146,6 @@ def fertility_by_script(table: pd.DataFrame) -> pd.DataFrame:
 
 def paper_unique_tokens() -> pd.Series:
     """The paper's unique-token counts (Sec. 3, Fig. 1), keyed by ISO 639-3 code."""
-    from atlas.paper_tables import language_sets
-
     raw = language_sets()["unique_tokens"]
     return pd.Series({L.resolve(k): float(v) for k, v in raw.items()}, name="paper_unique_tokens")
 
@@ -181,8 +178,6 @@ def weights_table(sizes: Mapping[str, float], temperatures: Iterable[float], bud
 
 def paper_unimax_rates() -> pd.Series:
     """The paper's UniMax sampling rates (Table B.4), in percent, by label (``most_other_top50`` included)."""
-    from atlas.paper_tables import language_sets
-
     return pd.Series(language_sets()["unimax_rates_percent"], name="paper_percent", dtype=float)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from atlas import crossover_report as R
+from atlas.chapters import pretrain_vs_finetune as R
 
 
 def _curves(lead_at_end: float) -> pd.DataFrame:

@@ -1,0 +1,99 @@
+"""Chapter 02 (model grid and training): Table B.3 beside our shapes, the runs and their training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from atlas import grid, records
+from atlas.chapters.verdicts import Verdict
+from atlas.paper_tables import model_grid_table_b3
+from atlas.paths import runs_dir
+from atlas.shapes import PAPER_VOCAB, Shape, param_count
+
+
+def require_runs(preset: str, experiment: str | None = None, root: Path | None = None) -> int:
+    """Number of finished runs of ``preset`` (one ``experiment`` if given); a clear error if there are none."""
+    names = grid.experiment_names(preset)
+    if experiment is not None and experiment not in names:
+        raise grid.GridError(f"unknown experiment {experiment!r} for preset {preset!r}; allowed: {', '.join(names)}")
+    n = sum(1 for _ in records.iter_runs(preset, experiment, root))
+    if n == 0:
+        where = Path(root or runs_dir()) / preset
+        raise grid.GridError(f"no finished runs for preset {preset!r}{'' if experiment is None else f' experiment {experiment!r}'} "
+                        f"under {where}; create them with `python -m atlas grid run --preset {preset} "
+                        f"--experiment {experiment or 'all'}`")
+    return n
+
+
+def shape_table(preset: str | dict[str, Any]) -> pd.DataFrame:
+    """The preset's shapes with parameter counts (embeddings counted once) for both vocabularies."""
+    cfg = grid._as_cfg(preset)
+    tok = cfg.get("tokenizer", {})
+    v_multi, v_mono = int(tok.get("vocab_size", 64000)), int(tok.get("mono_vocab_size", 64000))
+    rows = []
+    for s in cfg["model"]["shapes"]:
+        shape = Shape.from_dict(s)
+        rows.append({**shape.as_dict(), "params_multi_vocab": param_count(shape, v_multi),
+                     "params_mono_vocab": param_count(shape, v_mono),
+                     "params_non_embedding": param_count(shape, v_multi, embeddings=False),
+                     "embedding_share_multi": shape.d_model * v_multi / param_count(shape, v_multi),
+                     "ffw_over_d": shape.ffw / shape.d_model, "heads_x_kv_over_d": shape.heads * shape.kv / shape.d_model})
+    out = pd.DataFrame(rows)
+    out.attrs.update(vocab_multi=v_multi, vocab_mono=v_mono, seq_len=int(cfg["model"]["seq_len"]))
+    return out
+
+
+def paper_shape_table() -> pd.DataFrame:
+    """Table B.3 with our formula's count and the share of embedding parameters (V = 64,512)."""
+    t = model_grid_table_b3().copy()
+    shapes = [Shape(f"scale{r.scale}", r.layers, r.d_model, r.heads, r.kv, r.ffw) for r in t.itertuples()]
+    t["params_formula"] = [param_count(s, PAPER_VOCAB) for s in shapes]
+    t["matches"] = t["params_formula"] == t["params"]
+    t["params_non_embedding"] = [param_count(s, PAPER_VOCAB, embeddings=False) for s in shapes]
+    t["embedding_share"] = t["d_model"] * PAPER_VOCAB / t["params"]
+    return t
+
+
+def run_table(preset: str, experiment: str | None = None, root: Path | None = None) -> pd.DataFrame:
+    """One row per finished run: experiment, id, shape, N, tokens, status, tokens/s, wall seconds."""
+    specs = records.load_specs(preset, experiment, root)
+    if specs.empty:
+        return specs
+    cols = {"experiment": "experiment", "run_id": "run_id", "shape.name": "shape", "params": "params",
+            "vocab.kind": "vocab", "tokens_trained": "tokens", "summary.status": "status",
+            "summary.tokens_per_second": "tokens_per_second", "summary.wall_seconds": "wall_seconds",
+            "summary.train_seconds": "train_seconds"}
+    out = specs[[c for c in cols if c in specs]].rename(columns=cols)
+    out["languages"] = specs["languages"].map(lambda x: "+".join(x) if isinstance(x, list) else x)
+    return out.sort_values(["experiment", "params", "run_id"]).reset_index(drop=True)
+
+
+def training_curves(preset: str, experiment: str = "monolingual", root: Path | None = None) -> pd.DataFrame:
+    """Evaluation rows of an experiment's finished runs joined with shape, N and vocabulary (tidy, for plots)."""
+    metrics = records.load_metrics(preset, experiment, root)
+    if metrics.empty:
+        return metrics
+    runs = run_table(preset, experiment, root)[["run_id", "shape", "params", "vocab", "languages"]]
+    return metrics.merge(runs, on="run_id", how="left")
+
+
+def chapter_verdicts(preset: str, paper: pd.DataFrame, ours: pd.DataFrame) -> list[Verdict]:
+    """Verdicts of the training chapter: the parameter formula against Table B.3 (``paper``:
+    :func:`paper_shape_table`) and our shapes' ratios against the paper's (``ours``: :func:`shape_table`)."""
+    ch, src = "02_training", "Table B.3"
+    n_match = int(paper["matches"].sum())
+    out = [Verdict(ch, "Our parameter formula gives Table B.3's counts", src, f"{len(paper)} shapes, N as printed",
+                   f"{n_match} of {len(paper)} rows match exactly",
+                   "reproduced" if n_match == len(paper) else "partially" if n_match else "not reproduced",
+                   "embeddings counted once (tied), V = 64,512; the same formula counts the torch model", preset)]
+    ffw_ok = ours["ffw_over_d"].eq(4).all()
+    kv_ok = ours["heads_x_kv_over_d"].eq(1).all()
+    out.append(Verdict(ch, "The miniature keeps the grid's shape ratios", src, "ffw = 4 d, heads x kv = d",
+                       f"ffw / d = {', '.join(f'{x:g}' for x in ours['ffw_over_d'])}; heads x kv / d = "
+                       f"{', '.join(f'{x:g}' for x in ours['heads_x_kv_over_d'])}",
+                       "reproduced" if ffw_ok and kv_ok else "partially" if ffw_ok or kv_ok else "not reproduced",
+                       f"{len(ours)} shapes of preset {preset}, far below the paper's smallest model", preset))
+    return out
