@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="our step in float32, bfloat16 autocast, or both (default)")
     p.add_argument("--no-hf", action="store_true", help="skip the HF Llama baseline")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--out", default=None, help="bench train: also write the JSON to this file")
     p.set_defaults(func=run)
 
 
@@ -57,4 +58,9 @@ def run(args: argparse.Namespace) -> int:
     result = bench_train(args.preset, args.shape, steps=args.steps, repeats=args.repeats, compile=compile,
                          precision=args.precision, hf=not args.no_hf)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     return 0
