@@ -83,11 +83,11 @@ def test_tokenizer_check_compares_the_model_files(tmp_path, monkeypatch):
         assert check.loc[multi.name, "same"] is None and check.loc[multi.name, "recorded"] == "-"
 
     records.write_tokenizer_record("smoke", {multi.name: multi.sha256}, note="test")
-    assert data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name, "same"] is True
+    assert bool(data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name, "same"]) is True
 
     records.write_tokenizer_record("smoke", {multi.name: "0" * 64}, note="test")
     row = data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name]
-    assert row["same"] is False and row["recorded"] == "000000000000"
+    assert bool(row["same"]) is False and row["recorded"].startswith("000000000000")  # (+ the runs' own record)
 
     # a hash recorded by a run's own summary counts too (and disagreeing records are all shown)
     (tmp_path / "smoke" / records.TOKENIZERS).unlink()
@@ -95,7 +95,7 @@ def test_tokenizer_check_compares_the_model_files(tmp_path, monkeypatch):
     summary = records.read_json(run / records.SUMMARY)
     records.atomic_write_json(run / records.SUMMARY, {**summary, "vocab_sha256": "f" * 64})
     assert "f" * 64 in records.recorded_tokenizers("smoke")[multi.name]
-    assert data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name, "same"] is False
+    assert bool(data_report.tokenizer_check("smoke", toks).set_index("vocabulary").loc[multi.name, "same"]) is False
     json.dumps(records.recorded_tokenizers("smoke"))  # plain, serialisable
 
 

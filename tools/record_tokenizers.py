@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from atlas import data_report, records
+from atlas import records
+from atlas.chapters import data_sampling as data_report
 from atlas.presets import load_preset
 
 

@@ -22,10 +22,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from atlas import languages
-from atlas.paper_tables import crossover_points
 from atlas.planning.isoloss import PlanningError
-from atlas.records import read_user_json
 
 
 @dataclass(frozen=True)
@@ -165,6 +162,8 @@ def load_crossover_law(spec: Any) -> CrossoverLaw:
         return spec
     source = "user"
     if isinstance(spec, (str, Path)):
+        from atlas.records import read_user_json
+
         path = Path(spec)
         spec = read_user_json(path, "crossover fit file", PlanningError)
         source = f"user fit ({path.name})"
@@ -186,6 +185,8 @@ def decide(target: str, N: float, D: float, fitted: Any = None, *, base_tokens: 
     ``D* = C*/(6N)`` beyond which scratch wins: ``D < D*`` -> ``"finetune"``, else ``"pretrain"``.
     ``fitted``: a :class:`CrossoverLaw`, a mapping with ``a``/``b`` or a JSON file path.
     """
+    from atlas import languages
+
     iso3 = languages.resolve(target)
     for name, v in (("N (parameters)", N), ("D (tokens)", D)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -219,6 +220,8 @@ def decide(target: str, N: float, D: float, fitted: Any = None, *, base_tokens: 
 
 def _paper_crossover(iso3: str) -> float | None:
     try:
+        from atlas.paper_tables import crossover_points
+
         frame = crossover_points()
         row = frame[frame["language"] == iso3]
         return float(row["crossover_tokens"].iloc[0]) if len(row) else None
@@ -242,7 +245,7 @@ def crossover_table(
     token count are averaged. One row per finetune run and evaluation set; NaN + reason when no crossing.
     Compute uses the scratch run's N.
     """
-    import pandas as pd  # lazy: `plan finetune --help` must start without pandas (issue 17)
+    import pandas as pd
 
     from atlas.scaling_table import parse_mixture_id
 

@@ -27,10 +27,6 @@ import math
 import numbers
 from typing import Any, Mapping
 
-import numpy as np
-
-from atlas.laws import klaw_loss
-
 #: phi, psi quoted (Sec. 5 joint fit); alpha, beta inferred from Fig. 5's exponents 0.243 = phi/alpha and
 #: 0.728 = 1 + psi/beta (PAPER_NOTES 1.4, tag [I]).
 PAPER_EXPONENTS: dict[str, float] = {"phi": 0.11, "psi": -0.04, "alpha": 0.11 / 0.243, "beta": 0.04 / (1 - 0.728)}
@@ -142,6 +138,8 @@ def iso_loss_point(
 ) -> dict[str, float]:
     """With fitted K-law ``params`` (E, A, B, alpha, beta, phi, psi): the tokens per language ``D_new`` that
     give ``K_new`` languages at ``N_new`` parameters the loss of (K, N, D); NaN when unreachable."""
+    from atlas.laws import klaw_loss
+
     p = {k: float(params[k]) for k in ("E", "A", "B", "alpha", "beta", "phi", "psi")}
     _positive(K=K, N=N, D=D, K_new=K_new, N_new=N_new)
     target = float(klaw_loss(K, N, D, **p))
