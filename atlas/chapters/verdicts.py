@@ -21,7 +21,7 @@ from atlas import rules
 from atlas.chapters import get, reproduced_chapters
 from atlas.records import atomic_write_json
 
-#: The statuses of :mod:`atlas.rules` (defined in the fitting-protocol appendix); there is no "partially".
+#: The statuses of :mod:`atlas.rules` (defined in the fitting-protocol appendix); there is no partial status.
 STATUSES = rules.STATUSES
 
 
