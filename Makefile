@@ -68,7 +68,8 @@ status: $(STAMP)
 	$(PY) -m atlas grid status --preset $(PRESET) --experiment $(EXPERIMENT)
 
 bench: $(STAMP)
-	$(PY) -m atlas bench train
+	$(PY) -m atlas bench train --out .cache/bench/train.json
+	@echo "wrote .cache/bench/train.json"
 	$(PY) -m atlas bench fit
 
 clean:

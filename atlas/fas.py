@@ -211,16 +211,9 @@ def finetune_groups(preset: str, root: Path | None = None) -> pd.DataFrame:
     return out.sort_values(["n_sources", "base_tokens", "params"], ascending=False, ignore_index=True)
 
 
-def _main_rows(m: pd.DataFrame) -> pd.DataFrame:
-    """The main training trajectory: drop cooldown-branch rows (decayed before the run's last step)."""
-    if "decayed" not in m:
-        return m
-    return m[~(m["decayed"].astype(bool) & (m["step"] < m["step"].max()))]
-
-
 def _base_losses(base_path: Path, eval_set: str, loss: str) -> dict[str, float]:
     """eval_lang -> the base run's loss at its last evaluation (the checkpoint the finetunes start from)."""
-    m = _main_rows(pd.read_csv(base_path / records.METRICS))
+    m = records.main_trajectory(pd.read_csv(base_path / records.METRICS))
     last = m[(m["step"] == m["step"].max()) & (m["eval_set"] == eval_set)]
     return {str(k): float(v) for k, v in last.groupby("eval_lang")[loss].mean().items()}
 
@@ -270,7 +263,7 @@ def finetune_curves(
     runs = specs[(specs["shape"] == shape_) & np.isclose(specs["base_tokens"].astype(float), budget)]
     frames, bases = [], []
     for r in runs.itertuples():
-        m = _main_rows(pd.read_csv(Path(r.path) / records.METRICS))
+        m = records.main_trajectory(pd.read_csv(Path(r.path) / records.METRICS))
         m = m[m["eval_set"] == eval_set]
         frames.append(pd.DataFrame({"run_id": r.run_id, "seed": r.seed, "base_run": r.base_run, "source": r.source,
                                     "eval_lang": m["eval_lang"], "tokens": m["tokens"], "loss": m[loss]}))

@@ -836,6 +836,15 @@ def heldout_mask(
     return mask
 
 
+def _fit_and_score(law: Law, train: pd.DataFrame, test: pd.DataFrame, loss: str, fit_kw: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit ``law`` on ``train`` and score R^2 (on loss) on ``test``: the row fields of a held-out evaluation."""
+    res = fit(law, train, validate=False, **fit_kw)
+    if not res.ok:
+        return {"r2": np.nan, "status": "failed", "reason": res.message}
+    r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
+    return {"r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res), **res.params}
+
+
 def heldout_r2(
     law: str | Law,
     data: Data,
@@ -870,13 +879,7 @@ def heldout_r2(
         if len(test) < 2:
             rows.append({**row, "r2": np.nan, "status": "skipped", "reason": f"only {len(test)} held-out point(s)"})
             continue
-        res = fit(law, train, validate=False, **fit_kw)
-        if not res.ok:
-            rows.append({**row, "r2": np.nan, "status": "failed", "reason": res.message})
-            continue
-        r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
-        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res),
-                     **res.params})
+        rows.append({**row, **_fit_and_score(law, train, test, loss, fit_kw)})
     return pd.DataFrame(rows)
 
 
@@ -910,13 +913,7 @@ def leave_group_out_r2(
             rows.append({**row, "r2": np.nan, "status": "skipped",
                          "reason": f"{len(test)} held-out and {len(train)} training point(s)"})
             continue
-        res = fit(law, train, validate=False, **fit_kw)
-        if not res.ok:
-            rows.append({**row, "r2": np.nan, "status": "failed", "reason": res.message})
-            continue
-        r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
-        rows.append({**row, "r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res),
-                     **res.params})
+        rows.append({**row, **_fit_and_score(law, train, test, loss, fit_kw)})
     return pd.DataFrame(rows)
 
 

@@ -7,7 +7,8 @@ parameter counts, which :func:`param_count` reproduces exactly for every row):
 * ``L`` *parallel* blocks (PaLM / T5X style): ``x + Attn(norm(x)) + FFN(norm(x))`` with **one** learnable
   RMSNorm scale per block -- the only way to get exactly one ``d``-vector per layer in the paper's count;
 * multi-head causal attention with ``heads`` heads of width ``kv`` (so ``heads * kv`` need not equal ``d``),
-  rotary position embeddings (RoPE), :func:`torch.nn.functional.scaled_dot_product_attention`;
+  rotary position embeddings (RoPE, in real arithmetic so torch.compile fuses it),
+  :func:`torch.nn.functional.scaled_dot_product_attention`;
 * gated FFN (SwiGLU: ``W_down(silu(W_gate x) * W_up x)``, three ``d x ffw`` matrices);
 * no biases anywhere; a final RMSNorm *without* a learnable scale (the paper's count has none).
 
@@ -47,20 +48,34 @@ class RMSNorm(nn.Module):
         return y * self.weight if self.weight is not None else y
 
 
-def rope_frequencies(seq_len: int, head_dim: int, base: float = 10_000.0) -> torch.Tensor:
-    """Complex rotations ``exp(i * position * theta_j)`` of shape (seq_len, head_dim / 2) for RoPE."""
+def _rope_angles(seq_len: int, head_dim: int, base: float) -> torch.Tensor:
+    """Angles ``position * theta_j`` in radians, (seq_len, head_dim / 2), float32."""
     theta = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), theta)
-    return torch.polar(torch.ones_like(angles), angles)
+    return torch.outer(torch.arange(seq_len, dtype=torch.float32), theta)
 
 
-def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """Rotate consecutive channel pairs of ``x`` (batch, time, heads, head_dim) by ``freqs`` (time, head_dim/2).
+def rope_tables(seq_len: int, head_dim: int, base: float = 10_000.0) -> torch.Tensor:
+    """Real RoPE tables (2, seq_len, head_dim): ``[cos, signed sin]`` with each value repeated per channel pair.
 
-    One complex multiplication (the original RoFormer/LLaMA formulation); computed in float32.
+    Row 0 is ``cos(a_j)`` at channels ``2j, 2j+1``; row 1 is ``-sin(a_j)`` at ``2j`` and ``+sin(a_j)`` at
+    ``2j+1``, so that :func:`apply_rope` is two multiplies and an add (no complex numbers, no ``cat``).
     """
-    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(pairs * freqs[:, None, :]).flatten(-2).type_as(x)
+    angles = _rope_angles(seq_len, head_dim, base)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    cos2 = torch.stack((cos, cos), dim=-1).flatten(-2)
+    sin2 = torch.stack((-sin, sin), dim=-1).flatten(-2)
+    return torch.stack((cos2, sin2))
+
+
+def apply_rope(x: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive channel pairs of ``x`` (..., time, heads, head_dim) by ``tables`` (2, time, head_dim).
+
+    ``(x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin)`` per pair -- exactly the complex product
+    ``(x0 + i x1) exp(i a)`` of the reference formulation, in real arithmetic; computed in float32.
+    """
+    xf = x.float()
+    swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (x1, x0) per pair
+    return (xf * tables[0][:, None, :] + swapped * tables[1][:, None, :]).type_as(x)
 
 
 class Block(nn.Module):
@@ -78,10 +93,12 @@ class Block(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+        """``x`` (batch, time, d_model), ``freqs`` the RoPE tables (2, time, kv) of :func:`rope_tables`."""
         b, t, _ = x.shape
         h = self.norm(x)
-        q, k, v = self.qkv(h).view(b, t, 3, self.heads, self.kv).unbind(2)  # (batch, time, heads, kv) each
-        q, k = apply_rope(q, freqs), apply_rope(k, freqs)
+        qkv = self.qkv(h).view(b, t, 3, self.heads, self.kv)
+        qk = apply_rope(qkv[:, :, :2].transpose(1, 2), freqs)  # (batch, 2, time, heads, kv): q and k in one pass
+        q, k, v = qk[:, 0], qk[:, 1], qkv[:, :, 2]  # (batch, time, heads, kv) each
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (batch, heads, time, kv)
         att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         att = self.out(att.transpose(1, 2).reshape(b, t, self.heads * self.kv))
@@ -105,7 +122,7 @@ class Transformer(nn.Module):
         self.embed = nn.Embedding(vocab_size, s.d_model)
         self.blocks = nn.ModuleList(Block(s, dropout) for _ in range(s.layers))
         self.final_norm = RMSNorm(s.d_model, learnable=False)
-        self.register_buffer("rope", rope_frequencies(max_seq_len, s.kv), persistent=False)
+        self.register_buffer("rope", rope_tables(max_seq_len, s.kv), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -122,7 +139,7 @@ class Transformer(nn.Module):
         t = idx.shape[1]
         if t > self.max_seq_len:
             raise ValueError(f"sequence of {t} tokens exceeds max_seq_len={self.max_seq_len}")
-        freqs = self.rope[:t]
+        freqs = self.rope[:, :t]
         x = self.embed(idx)
         for block in self.blocks:
             x = block(x, freqs)

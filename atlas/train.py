@@ -199,6 +199,16 @@ def evaluate(model: Transformer, ev: EvalSet, batch_size: int, device: torch.dev
     return ce, ce + ev.mean_log_unigram
 
 
+def _adamw(model: Transformer, settings: Mapping[str, Any]) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on matrices only (norm gains and other vectors are not decayed)."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True,
+    )
+
+
 def _metrics_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The metrics table in step order; at one step the main run's (undecayed) row precedes the branch's."""
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
@@ -217,12 +227,7 @@ def _cooldown_branch(model: Transformer, optimizer: Any, sampler: Any, data: Run
 
     rng = torch.get_rng_state()
     branch = copy.deepcopy(model)
-    decay = [p for n, p in branch.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in branch.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True,
-    )
+    opt = _adamw(branch, settings)
     opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # deep: load_state_dict may alias the tensors
     feed = MixtureSampler(sampler.streams, sampler.weights, sampler.seq_len, sampler.batch_size, sampler.seed)
     feed.load_state_dict(sampler.state_dict())
@@ -335,12 +340,7 @@ def train_run(
         raise TrainError(f"param_count {full['params']} != torch count {model.num_parameters()}")
     if base_checkpoint is not None:
         load_checkpoint(base_checkpoint, model, full)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings["lr"], betas=tuple(settings["betas"]), foreach=True,
-    )
+    optimizer = _adamw(model, settings)
     model, optimizer = acc.prepare(model, optimizer)
     raw_model = acc.unwrap_model(model)
     forward = torch.compile(model) if settings["compile"] else model

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from atlas.metrics import linear_cross_entropy, unigram_log_probs_from_counts, unigram_normalised_loss
-from atlas.model import PAPER_VOCAB, Shape, ShapeError, Transformer, flops_per_token, param_count
+from atlas.model import (PAPER_VOCAB, Shape, ShapeError, Transformer, apply_rope, flops_per_token, param_count,
+                         rope_tables)
 from atlas.paths import package_data
 from atlas.presets import available_presets, load_preset
 
@@ -138,3 +139,57 @@ def test_sequence_too_long_raises():
     model = Transformer({"name": "t", "layers": 1, "d_model": 16, "heads": 2, "kv": 8, "ffw": 32}, 40, 8)
     with pytest.raises(ValueError, match="max_seq_len"):
         model(torch.zeros(1, 9, dtype=torch.long))
+
+
+# The complex-number RoPE the committed runs were trained with (verbatim, before the real-valued rewrite):
+# the reference the model's real-valued RoPE must reproduce.
+def _complex_rope_frequencies(seq_len: int, head_dim: int, base: float = 10_000.0) -> torch.Tensor:
+    theta = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), theta)
+    return torch.polar(torch.ones_like(angles), angles)
+
+
+def _complex_apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * freqs[:, None, :]).flatten(-2).type_as(x)
+
+
+def _reference_loss(model: Transformer, x: torch.Tensor) -> torch.Tensor:
+    """The model's loss computed by the pre-rewrite forward pass (complex RoPE, separate q and k)."""
+    idx, targets = x[:, :-1], x[:, 1:]
+    b, t = idx.shape
+    freqs = _complex_rope_frequencies(model.max_seq_len, model.shape.kv)[:t]
+    h = model.embed(idx)
+    for blk in model.blocks:
+        n = blk.norm(h)
+        q, k, v = blk.qkv(n).view(b, t, 3, blk.heads, blk.kv).unbind(2)
+        q, k = _complex_apply_rope(q, freqs), _complex_apply_rope(k, freqs)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        att = blk.out(att.transpose(1, 2).reshape(b, t, blk.heads * blk.kv))
+        gate, up = blk.gate_up(n).split(blk.ffw, dim=-1)
+        h = h + att + blk.down(F.silu(gate) * up)
+    return linear_cross_entropy(model.final_norm(h), model.embed.weight, targets)
+
+
+def test_real_rope_equals_complex_rope():
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 40, 4, 32)  # (batch, q/k, time, heads, head_dim)
+    ref = _complex_apply_rope(x, _complex_rope_frequencies(40, 32))
+    real = apply_rope(x, rope_tables(40, 32))
+    assert torch.allclose(real, ref, rtol=0, atol=1e-6)
+    # rotations preserve each pair's norm
+    assert torch.allclose(real.unflatten(-1, (-1, 2)).norm(dim=-1), x.unflatten(-1, (-1, 2)).norm(dim=-1), atol=1e-5)
+
+
+def test_model_loss_and_gradients_unchanged_by_real_rope():
+    torch.manual_seed(0)
+    model = Transformer({"name": "t", "layers": 2, "d_model": 64, "heads": 2, "kv": 32, "ffw": 256}, 300, 32)
+    x = torch.randint(0, 300, (4, 33))
+    loss = model(x[:, :-1], x[:, 1:])
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    ref = _reference_loss(model, x)
+    ref_grads = torch.autograd.grad(ref, list(model.parameters()))
+    assert loss.item() == pytest.approx(ref.item(), abs=1e-6)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-4, atol=1e-7)

@@ -17,6 +17,8 @@ import math
 import sys
 from typing import Any
 
+from atlas.commands.bts import _tokens  # one reading of a token count for every bts command
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -28,14 +30,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _tokens(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of tokens, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be > 0 tokens, got {text!r}")
-    return value
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

@@ -26,7 +26,6 @@ from atlas import languages
 from atlas.paper_tables import crossover_points
 from atlas.planning.isoloss import PlanningError
 from atlas.records import read_user_json
-from atlas.scaling_table import parse_mixture_id
 
 
 @dataclass(frozen=True)
@@ -243,6 +242,10 @@ def crossover_table(
     token count are averaged. One row per finetune run and evaluation set; NaN + reason when no crossing.
     Compute uses the scratch run's N.
     """
+    import pandas as pd  # lazy: `plan finetune --help` must start without pandas (issue 17)
+
+    from atlas.scaling_table import parse_mixture_id
+
     t = table if eval_set is None else table[table["eval_set"] == eval_set]
     ft_all = t[(t["experiment"] == "finetune") & t["base_tokens"].fillna(0).gt(0)] if "base_tokens" in t else t.iloc[:0]
     rows = []
