@@ -28,13 +28,17 @@ def test_advantage_measures_the_lead_at_both_ends():
     assert abs(row["lead_kept"] - 0.1) < 1e-9
 
 
-def test_shrinking_lead_without_crossing_is_partial_not_reproduced():
+def test_crossover_verdict_can_fail_and_ignores_the_warmup():
     lead = R.advantage(_curves(0.3))
     cross = pd.DataFrame([{"eval_lang": "eng", "N": 1e5, "base_tokens": 1e6, "tokens": np.nan, "compute": np.nan,
                            "compute_with_base": np.nan, "reason": "no crossing", "n_crossings": 0}])
     laws = R.law_by_base(cross)
     assert laws["b"].isna().all() and laws["reason"].str.contains("2 distinct model sizes").all()
-    v = R.verdicts("test", cross, laws, lead)
-    assert v[0].status == "partially" and "10.0-10.0 tokens per parameter" in v[0].reason
-    flat = R.advantage(_curves(3.0))  # the lead never shrinks: no evidence of an approaching crossover
-    assert R.verdicts("test", cross, laws, flat)[0].status == "not reproduced"
+    v = R.verdicts("test", cross, laws, lead, warmup=2e4)
+    assert v[0].status == "not reproduced" and v[0].rule == "existence"  # no crossover in the valid range
+    assert "[2e+04, 1e+06]" in v[0].ours  # the range starts after the warmup, not at the first shared point
+    assert v[1].status == "not testable" and not any(x.status == "partially" for x in v)
+    found = cross.assign(tokens=3e5)
+    assert R.verdicts("test", found, laws, lead, warmup=2e4)[0].status == "reproduced"
+    inside_warmup = cross.assign(tokens=1.5e4)  # a crossing inside the warmup is not evidence
+    assert R.verdicts("test", inside_warmup, laws, lead, warmup=2e4)[0].status == "inconclusive"

@@ -204,7 +204,8 @@ def test_scaling_chapters_report_gaps_as_not_testable(runs):
     key = ["eval_lang", "law"]
     pd.testing.assert_frame_equal(reused.sort_values(key, ignore_index=True)[key + ["r2", "status"]],
                                   fresh.sort_values(key, ignore_index=True)[key + ["r2", "status"]])
-    v06 = atlas_fits.chapter06_verdicts("fake", comp)
+    v06 = atlas_fits.chapter06_verdicts("fake", long)
+    assert len([v for v in v06 if v.source.startswith("Table 1")]) == 37  # every Table 1 cell judged
     v07 = curse.chapter07_verdicts("fake", curse.klaw_fits(rows, n_starts=1), relative_loss_increase(setting_rows(rows, "capacity")))
     v03 = mono.chapter03_verdicts("fake", mono.vocabulary_tax(build_table(PRESET, root=runs), "bible"), mono.repetition_r2(rows))
     for v in v03 + v06 + v07:

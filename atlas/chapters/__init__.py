@@ -56,6 +56,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("08_pretrain_vs_finetune", "Pretrain vs finetune", paper=(
         PaperItem("§6, Fig. 6, Fig. 7", "pretrain vs finetune crossover", _GRID.format("finetune")),)),
     Chapter("90_presets_and_scale", "Presets and scale", part="appendix"),
+    Chapter("91_engine_vs_published", "The engine against published fits", part="appendix"),
 )
 
 #: Prose pages of the book (no notebook), in their place in the table of contents.

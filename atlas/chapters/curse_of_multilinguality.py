@@ -7,8 +7,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from atlas import fit as F
-from atlas.chapters.verdicts import Verdict
+from scipy import interpolate
+from scipy import stats as sps
+
+from atlas import fit as F, rules
+from atlas.chapters.verdicts import Verdict, flags_of, judged, mean_ci, untestable
 from atlas.paper_tables import curse_of_multilinguality
 from atlas.planning import isoloss
 from atlas.scaling_table import setting_rows
@@ -42,34 +45,169 @@ def isoloss_table(params: dict[str, float] | None, ratios: Sequence[float] = (2,
     return pd.DataFrame(rows)
 
 
-def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame) -> list[Verdict]:
-    ch = "07_curse_of_multilinguality"
+def klaw_heldout(rows: pd.DataFrame, **fit_kw: Any) -> pd.DataFrame:
+    """The joint K-law scored on whole groups it never saw: held-out languages (``by = "eval_lang"``) and
+    held-out K (``by = "K"``), via :func:`atlas.fit.leave_group_out_r2`. One row per group, with ``by``."""
+    cap = setting_rows(rows, "capacity")
+    if cap.empty:
+        return pd.DataFrame(columns=["by", "group", "n_train", "n_test", "r2", "status", "reason", "flags"])
+    parts = []
+    for by in ("eval_lang", "K"):
+        try:
+            t = F.leave_group_out_r2("klaw", cap, by=by, **fit_kw)
+        except F.FitDataError as exc:
+            t = pd.DataFrame([{"group": "all", "n_train": 0, "n_test": 0, "r2": np.nan, "status": "failed",
+                               "reason": str(exc)}])
+        parts.append(t.assign(by=by))
+    out = pd.concat(parts, ignore_index=True)
+    if "flags" not in out:
+        out["flags"] = ""
+    return out
+
+
+#: the smallest number of points a bicubic smoothing spline can be fitted to ((3 + 1) x (3 + 1) coefficients)
+SPLINE_MIN_POINTS = 16
+
+
+def penalty_slopes(penalty: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Fig. 4: the penalty S (relative loss increase) as cubic smoothing splines over (log N, K) and (log D, K)
+    (:class:`scipy.interpolate.SmoothBivariateSpline`); the mean |dS/dlog N| and |dS/dlog D| at the measured
+    points, their difference, and a bootstrap over points (splines refitted) of the difference.
+
+    Returns ``{"ok": False, "reason": ...}`` when there are too few points or distinct values.
+    """
+    ok = penalty.dropna(subset=["relative_increase"]) if len(penalty) else penalty
+    if len(ok) < SPLINE_MIN_POINTS:
+        return {"ok": False, "reason": f"{len(ok)} penalty points; a bicubic spline needs {SPLINE_MIN_POINTS} or more"}
+    short = [c for c in ("N", "D", "K") if ok[c].nunique() < 4]
+    if short:
+        return {"ok": False, "reason": f"fewer than 4 distinct values of {', '.join(short)} (a cubic needs 4)"}
+
+    def slopes(frame: pd.DataFrame) -> tuple[float, float]:
+        k = frame["K"].to_numpy(float)
+        y = frame["relative_increase"].to_numpy(float)
+        out = []
+        for col in ("N", "D"):
+            x = np.log(frame[col].to_numpy(float))
+            sp = interpolate.SmoothBivariateSpline(x, k, y, kx=3, ky=3)
+            out.append(float(np.mean(np.abs(sp.ev(x, k, dx=1)))))
+        return out[0], out[1]
+
+    try:
+        sn, sd = slopes(ok)
+    except Exception as exc:  # scipy: too few knots / rank-deficient surface
+        return {"ok": False, "reason": f"the spline could not be fitted: {exc}"}
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        b = ok.iloc[rng.integers(0, len(ok), len(ok))]
+        if b["N"].nunique() < 4 or b["D"].nunique() < 4 or b["K"].nunique() < 4:
+            continue
+        try:
+            bn, bd = slopes(b)
+            boots.append(bn - bd)
+        except Exception:
+            continue
+    noise = (rules.Noise.bootstrap_ci(*np.percentile(boots, [2.5, 97.5]), source=f"bootstrap over {len(ok)} points")
+             if len(boots) >= n_boot / 2 else rules.Noise.unknown("no noise estimate: too few bootstrap splines fitted"))
+    return {"ok": True, "dS_dlogN": sn, "dS_dlogD": sd, "noise": noise, "n_points": len(ok)}
+
+
+def _boot_spearman(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> rules.Noise:
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            vals.append(sps.spearmanr(x[i], y[i]).statistic)
+    if len(x) < 4 or len(vals) < n_boot / 2:
+        return rules.Noise.unknown(f"no noise estimate: {len(x)} points")
+    return rules.Noise.bootstrap_ci(*np.nanpercentile(vals, [2.5, 97.5]), source=f"bootstrap over {len(x)} points")
+
+
+#: iso-loss multipliers: ours within this relative tolerance of the paper's x1.18 (N) and x1.66 (D_tot)
+ISO_TOL = 0.25
+#: the paper's per-language K-law fits reach R2 > 0.8: held-out groups must beat this
+HELDOUT_R2 = 0.8
+
+
+def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
+                       heldout: pd.DataFrame | None = None, slopes: dict[str, Any] | None = None) -> list[Verdict]:
+    """The chapter's verdicts: phi and psi (sign rule; noise: bootstrap over the per-language fits), the penalty's
+    trend in K (rank trend), the iso-loss multipliers (value rule), Fig. 4's slopes (ordering), held-out
+    languages and K (ordering against R2 0.8). Flags of the fits involved bar "reproduced"."""
+    ch, src = "07_curse_of_multilinguality", "Sec. 5, Eq. 7"
     out = []
     joint = fits[(fits["eval_lang"] == "joint") & (fits["status"] == "ok")] if len(fits) else fits
+    per = fits[(fits["eval_lang"] != "joint") & (fits["status"] == "ok")] if len(fits) else fits
     if len(joint) == 0:
-        reason = fits[fits["eval_lang"] == "joint"]["message"].iloc[0] if len(fits) and (fits["eval_lang"] == "joint").any() else "no capacity runs"
+        reason = (str(fits[fits["eval_lang"] == "joint"]["message"].iloc[0])
+                  if len(fits) and (fits["eval_lang"] == "joint").any() else "no capacity runs")
         for claim, paper in (("phi > 0: more languages cost model capacity", "phi = 0.11"),
-                             ("psi slightly negative: a little positive transfer in the data term", "psi = -0.04")):
-            out.append(Verdict(ch, claim, "Sec. 5, Eq. 7", paper, "no joint fit", "not testable", str(reason), preset))
+                             ("psi slightly negative: a little positive transfer in the data term", "psi = -0.04"),
+                             ("Doubling the languages at equal loss needs x1.18 N", "x1.18 N per doubling (Fig. 5)"),
+                             ("Doubling the languages at equal loss needs x1.66 D_tot", "x1.66 D_tot per doubling (Fig. 5)")):
+            out.append(untestable(ch, claim, src if "phi" in claim or "psi" in claim else "Sec. 5, Fig. 5", paper,
+                                  f"no joint K-law fit: {reason}", preset, ours="no joint fit"))
     else:
         j = joint.iloc[0]
-        out.append(Verdict(ch, "phi > 0: more languages cost model capacity", "Sec. 5, Eq. 7", "phi = 0.11",
-                           f"phi = {j['phi']:.3f} (joint fit, R2 {j['r2']:.2f})",
-                           "reproduced" if j["phi"] > 0 else "not reproduced", "joint K-law fit on the capacity runs", preset))
-        psi = j["psi"]
-        status = "reproduced" if -0.15 < psi < 0 else ("partially" if abs(psi) < 0.15 else "not reproduced")
-        out.append(Verdict(ch, "psi slightly negative: a little positive transfer in the data term", "Sec. 5, Eq. 7",
-                           "psi = -0.04", f"psi = {psi:.3f}", status, "joint K-law fit on the capacity runs", preset))
+        flags = flags_of([j.get("flags", "")])
+        for name, claim, paper, expected, pv in (
+                ("phi", "phi > 0: more languages cost model capacity", "phi = 0.11", "positive", 0.11),
+                ("psi", "psi slightly negative: a little positive transfer in the data term", "psi = -0.04", "negative", -0.04)):
+            noise = mean_ci(per[name] if len(per) else [], unit="per-language fits")
+            v = rules.sign(claim, paper, float(j[name]), noise, expected=expected, name=f"{name} (joint fit, R2 {j['r2']:.2f})",
+                           paper_value=pv, flags=flags)
+            out.append(judged(ch, src, preset, v))
+        mults = []
+        for r in per.to_dict("records") if len(per) else []:
+            if all(np.isfinite(r.get(k, np.nan)) for k in ("phi", "psi", "alpha", "beta")) and r["alpha"] > 0 and r["beta"] > 0:
+                mults.append(isoloss.language_multipliers(1, 2, **{k: r[k] for k in ("phi", "psi", "alpha", "beta")}))
+        ours = (isoloss.language_multipliers(1, 2, **{k: j[k] for k in ("phi", "psi", "alpha", "beta")})
+                if j["alpha"] > 0 and j["beta"] > 0 else {"N_multiplier": np.nan, "D_total_multiplier": np.nan})
+        for key, label, pv in (("N_multiplier", "N", 1.18), ("D_total_multiplier", "D_tot", 1.66)):
+            v = rules.value(f"Doubling the languages at equal loss needs x{pv:.2f} {label}",
+                            f"x{pv:.2f} {label} per doubling (Fig. 5)", float(ours[key]), pv, ISO_TOL,
+                            mean_ci([m[key] for m in mults], unit="per-language fits"), relative=True,
+                            name=f"our {label} multiplier (joint fit)", flags=flags)
+            out.append(judged(ch, "Sec. 5, Fig. 5", preset, v))
+    # the penalty grows with K: Spearman rho of (K, relative increase) over the measured points
     ok = penalty.dropna(subset=["relative_increase"]) if len(penalty) else penalty
+    claim, paper = "The loss penalty grows monotonically with K", "monotone in K (Fig. 4)"
     if len(ok) and ok["K"].nunique() >= 2:
+        k, y = ok["K"].to_numpy(float), ok["relative_increase"].to_numpy(float)
+        rho = float(sps.spearmanr(k, y).statistic) if np.ptp(y) > 0 else 0.0
         med = ok.groupby("K")["relative_increase"].median()
-        mono = bool(np.all(np.diff(med.to_numpy()) > 0))
-        ours = ", ".join(f"K={int(k)}: {v:+.1%}" for k, v in med.items())
-        out.append(Verdict(ch, "The loss penalty grows monotonically with K", "Fig. 4", "monotone in K",
-                           f"median relative loss increase {ours}", "reproduced" if mono and med.iloc[-1] > 0 else "not reproduced",
-                           "against K = 1 runs of the same shape at equal target tokens", preset))
+        v = rules.rank_trend(claim, paper, rho, _boot_spearman(k, y), direction="increasing")
+        v = rules.Verdict(v.claim, v.paper, v.ours + "; median " + ", ".join(f"K={int(a)}: {b:+.1%}" for a, b in med.items()),
+                          v.status, v.rule, v.reason + "; against K = 1 runs of the same shape at equal target tokens", v.noise)
+        out.append(judged(ch, "Fig. 4", preset, v))
     else:
-        out.append(Verdict(ch, "The loss penalty grows monotonically with K", "Fig. 4", "monotone in K",
-                           "fewer than two K > 1 values with a K = 1 baseline", "not testable",
-                           "needs capacity runs at several K and matching K = 1 curves", preset))
+        out.append(untestable(ch, claim, "Fig. 4", paper, "needs capacity runs at several K and matching K = 1 curves",
+                              preset, ours="fewer than two K > 1 values with a K = 1 baseline"))
+    # Fig. 4: the penalty moves more along N than along D
+    claim, paper = "The penalty surface is steeper in N than in D: |dS/dlog N| > |dS/dlog D|", "Fig. 4 surfaces"
+    slopes = slopes if slopes is not None else penalty_slopes(penalty)
+    if not slopes.get("ok"):
+        out.append(untestable(ch, claim, "Fig. 4", paper, f"cubic splines over (N, K) and (D, K): {slopes.get('reason')}",
+                              preset))
+    else:
+        v = rules.ordering(claim, paper, slopes["dS_dlogN"], slopes["dS_dlogD"], slopes["noise"],
+                           names=("mean |dS/dlog N|", "mean |dS/dlog D|"))
+        out.append(judged(ch, "Fig. 4", preset, v))
+    # the K-law on held-out languages and held-out K
+    for by, what in (("eval_lang", "languages"), ("K", "values of K")):
+        claim = f"The K-law predicts held-out {what}"
+        paper = f"per-language fits R2 > {HELDOUT_R2} (joint R2 >= 0.87)"
+        h = heldout[heldout["by"] == by] if heldout is not None and len(heldout) else pd.DataFrame()
+        sc = h[np.isfinite(h["r2"].astype(float))] if len(h) else h
+        if not len(sc):
+            why = "; ".join(sorted(set(h["reason"].fillna("").astype(str)) - {""})[:2]) if len(h) else "no capacity runs"
+            out.append(untestable(ch, claim, "Sec. 5 (our test)", paper,
+                                  f"no held-out group could be scored: {why}", preset))
+            continue
+        noise = mean_ci(sc["r2"].astype(float) - HELDOUT_R2, unit=f"held-out {what}")  # CI of mean R2 - 0.8
+        v = rules.ordering(claim, paper, float(sc["r2"].mean()), HELDOUT_R2, noise,
+                           names=(f"mean held-out R2 over {len(sc)} {what}", "R2"), flags=flags_of(sc["flags"]))
+        out.append(judged(ch, "Sec. 5 (our test)", preset, v))
     return out

@@ -19,7 +19,8 @@ from atlas import sampling as S
 from atlas.paper_tables import language_sets
 from atlas.params import as_config
 from atlas.tokenizer import Tokenizer, fertility, get_tokenizer
-from atlas.chapters.verdicts import Verdict
+from atlas import rules
+from atlas.chapters.verdicts import EXACT, Verdict, judged, untestable
 
 CHAPTER = "01_data_sampling"
 
@@ -235,36 +236,27 @@ def chapter_verdicts(cfg: dict[str, Any], table: pd.DataFrame, vocab: pd.DataFra
     multi_vocab = vocab[vocab["kind"] == "multi"].iloc[0]
     low_cov = vocab[vocab["chars with own piece"] < vocab["coverage setting"]]
     preset = cfg["name"]
+    n_rule = sum(v for k, v in limits.items() if k in ("cap", "fraction"))
+    n_all = sum(limits.values())
+    split = rules.value(
+        "Test split per language = min(20M tokens, 20%)", "min(20M tokens, 20%)", n_rule / max(n_all, 1), 1.0, 0.0,
+        EXACT, name=(f"share of languages whose split follows the rule, min({data['test_cap_tokens']:,} tokens, "
+                     f"{data['test_fraction']:.0%}) (binding limit: " + ", ".join(f"{k} x{v}" for k, v in limits.items()) + ")"))
+    n_cov = len(vocab) - len(low_cov)
+    vocab_v = rules.value(
+        "SentencePiece vocabulary, T = 100, 99.9995% character coverage",
+        "64,000 + 512 special pieces; T = 100; coverage 99.9995%; mono vocabularies with the same settings",
+        n_cov / max(len(vocab), 1) if float(tk["temperature"]) == 100 else 0.0, 1.0, 0.0, EXACT,
+        name=(f"share of our vocabularies with T = 100 and the coverage setting ({n_cov} of {len(vocab)}; "
+              f"{int(multi_vocab['pieces']):,} pieces multi incl. 256 byte pieces, {int(tk['mono_vocab_size']):,} mono, "
+              f"T = {tk['temperature']}, coverage {tk['character_coverage']:.4%})"))
     return [
-        Verdict(
-            CHAPTER, "Test split per language = min(20M tokens, 20%)", "App. B.1", "min(20M tokens, 20%)",
-            f"min({data['test_cap_tokens']:,} tokens, {data['test_fraction']:.0%}); binding limit per language: "
-            + ", ".join(f"{k} x{v}" for k, v in limits.items()),
-            "reproduced" if rule_only else "partially",
-            "same rule with the cap scaled to the miniature" + (
-                "" if rule_only else "; where the held-out books hold fewer tokens than the rule allows, the "
-                "test split is all of them ('available')"),
-            preset,
-        ),
-        Verdict(
-            CHAPTER, "SentencePiece vocabulary, T = 100, 99.9995% character coverage", "App. B.1",
-            "64,000 + 512 special pieces; T = 100; coverage 99.9995%; mono vocabularies with the same settings",
-            f"{int(multi_vocab['pieces']):,} pieces (multi, incl. 256 byte pieces) and "
-            f"{int(tk['mono_vocab_size']):,} (mono); T = {tk['temperature']}; coverage setting "
-            f"{tk['character_coverage']:.4%}; lowered for {len(low_cov)} of {len(vocab)} vocabularies",
-            "partially",
-            "same algorithm family and temperature at a miniature size; CJK characters beyond half the vocabulary "
-            "are spelt in bytes",
-            preset,
-        ),
-        Verdict(
-            CHAPTER, "UniMax rates: EN 5%, most languages 1.42%, SW 0.719%, YO 0.060%", "Table B.4",
-            "EN 5.00%, ~50 languages 1.42%, SW 0.719%, YO 0.060% (420 languages)",
-            "UniMax implemented (Chung et al. 2023, Alg. 1); our languages' weights are in the table above",
-            "not testable",
-            "the rates depend on MADLAD-400's sizes for 420 languages and an unreported epoch cap",
-            preset,
-        ),
+        judged(CHAPTER, "App. B.1", preset, split),
+        judged(CHAPTER, "App. B.1", preset, vocab_v),
+        untestable(CHAPTER, "UniMax rates: EN 5%, most languages 1.42%, SW 0.719%, YO 0.060%", "Table B.4",
+                   "EN 5.00%, ~50 languages 1.42%, SW 0.719%, YO 0.060% (420 languages)",
+                   "the rates depend on MADLAD-400's sizes for 420 languages and an unreported epoch cap", preset,
+                   ours="UniMax implemented (Chung et al. 2023, Alg. 1); our languages' weights are in the table above"),
         _repetition_verdict(cfg, repetition),
     ]
 
@@ -311,23 +303,18 @@ def paper_unimax(max_epochs: float, budget_tokens: float = 1e12) -> pd.DataFrame
 
 
 def _repetition_verdict(cfg: dict[str, Any], repetition: pd.DataFrame) -> Verdict:
+    """Capped (simulated low-resource) languages repeat: the fewest epochs of a capped language against the
+    most of an uncapped one (or 1 epoch, whichever is larger), an exact ordering (no sampling noise)."""
+    claim, src = "Low-resource languages are repeated (> 1 epoch) at large budgets", "Sec. 3, Fig. 1"
+    paper = "unique tokens EN 2.8T ... HI 7.9B, SW 770M; HI and SW frontiers bend from repetition"
     capped = repetition[repetition["capped"]]
     free = repetition[~repetition["capped"]]
-    ours = "; ".join(f"{r.lang}{' (capped)' if r.capped else ''} {r.epochs:.1f} epochs" for r in repetition.itertuples())
     if capped.empty:
-        status, reason = "not testable", "no capped language in the selected monolingual-experiment languages"
-    elif (capped["epochs"] <= 1).all():
-        status, reason = "not reproduced", "the budget does not exceed the capped languages' unique tokens"
-    elif free.empty or (free["epochs"] <= 1).all():
-        status, reason = "reproduced", "capping unique tokens makes only the simulated low-resource languages repeat"
-    else:
-        status = "partially"
-        reason = (f"the largest budget exceeds every language's unique tokens (uncapped languages: up to "
-                  f"{free['epochs'].max():.1f} epochs), so repetition is not specific to the capped languages; "
-                  f"they repeat {capped['epochs'].min() / free['epochs'].max():.0f}x or more as often")
-    return Verdict(
-        CHAPTER, "Low-resource languages are repeated (> 1 epoch) at large budgets", "Sec. 3, Fig. 1",
-        "unique tokens EN 2.8T ... HI 7.9B, SW 770M; HI and SW frontiers bend from repetition",
-        f"monolingual experiment, {repetition['budget_tokens'].max():,.0f} tokens: {ours or 'no language'}",
-        status, reason, cfg["name"],
-    )
+        return untestable(CHAPTER, claim, src, paper, "no capped language in the selected monolingual-experiment "
+                          "languages", cfg["name"])
+    ref = max(1.0, float(free["epochs"].max())) if len(free) else 1.0
+    v = rules.ordering(claim, paper, float(capped["epochs"].min()), ref, EXACT,
+                       names=("fewest epochs of a capped language", "max(1, most epochs of an uncapped language)"))
+    note = (f"; monolingual experiment, {repetition['budget_tokens'].max():,.0f} tokens: "
+            + "; ".join(f"{r.lang}{' (capped)' if r.capped else ''} {r.epochs:.1f} epochs" for r in repetition.itertuples()))
+    return judged(CHAPTER, src, cfg["name"], rules.Verdict(v.claim, v.paper, v.ours + note, v.status, v.rule, v.reason, v.noise))

@@ -8,7 +8,7 @@ import seaborn as sns
 
 STATUS_COLOURS = {
     "reproduced": "#1b9e77",
-    "partially": "#e6ab02",
+    "inconclusive": "#e6ab02",
     "not reproduced": "#d95f02",
     "not testable": "#7570b3",
     "missing": "#999999",

@@ -10,7 +10,8 @@ import pandas as pd
 
 from atlas import fit as F
 from atlas import languages as L
-from atlas.chapters.verdicts import Verdict
+from atlas import rules
+from atlas.chapters.verdicts import Verdict, flags_of, judged, mean_ci, untestable
 from atlas.planning import optimal
 
 def monolingual_fits(rows: pd.DataFrame, laws: Sequence[str] = ("csl", "dcsl", "atlas-dt"), **fit_kw: Any) -> pd.DataFrame:
@@ -70,41 +71,103 @@ def repetition_r2(rows: pd.DataFrame, laws: Sequence[str] = ("csl", "dcsl", "atl
         for law in laws:
             h = F.heldout_r2(law, g.reset_index(drop=True), splits=["D"], **fit_kw).iloc[0]
             out.append({"vocab": vocab, "eval_lang": lang, "law": law, "r2_D": h["r2"], "status": h["status"],
-                        "reason": h["reason"], "max_epochs": float(np.nanmax(g["D"] / g["U"]))})
-    return pd.DataFrame(out, columns=["vocab", "eval_lang", "law", "r2_D", "status", "reason", "max_epochs"])
+                        "reason": h["reason"], "max_epochs": float(np.nanmax(g["D"] / g["U"])),
+                        "flags": h["flags"] if isinstance(h.get("flags"), str) else ""})
+    return pd.DataFrame(out, columns=["vocab", "eval_lang", "law", "r2_D", "status", "reason", "max_epochs", "flags"])
 
 
-def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame) -> list[Verdict]:
-    ch = "03_monolingual_scaling"
+def unimax_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
+    """The Unimax frontier against the one-language frontier (same multilingual vocabulary, so cross-entropy is
+    comparable): per language, the median ratio ``C_unimax / C_mono`` to reach the same loss (NaN + reason)."""
+    t = table[(table["eval_set"] == eval_set) & (table["vocab"] == "multi") & (table["D"] > 0)
+              & (table["base_tokens"].fillna(0) == 0) & np.isfinite(table[loss])]
+    uni = t[t["experiment"] == "unimax"]
+    mono = t[(t["K"] == 1) & (t["experiment"] != "unimax")]
     out = []
+    for lang in sorted(set(uni["eval_lang"])):
+        a, b = mono[mono["eval_lang"] == lang], uni[uni["eval_lang"] == lang]
+        if len(a) < 2 or len(b) < 2:
+            out.append({"eval_lang": lang, "median_ratio": np.nan, "n_levels": 0,
+                        "reason": f"{len(a)} one-language and {len(b)} Unimax points (2 of each needed)"})
+            continue
+        tax = optimal.compute_tax(optimal.empirical_frontier(a, loss=loss), optimal.empirical_frontier(b, loss=loss),
+                                  loss=loss).dropna()
+        out.append({"eval_lang": lang, "median_ratio": float(tax["ratio"].median()) if len(tax) else np.nan,
+                    "n_levels": len(tax), "reason": "" if len(tax) else "the two frontiers share no loss range"})
+    return pd.DataFrame(out, columns=["eval_lang", "median_ratio", "n_levels", "reason"])
+
+
+def frontier_exponents(fits: pd.DataFrame) -> pd.DataFrame:
+    """The compute-optimal frontier's exponent N_opt ~ C^(beta / (alpha + beta)) of every successful CSL fit."""
+    ok = fits[(fits["law"] == "csl") & (fits["status"] == "ok")] if len(fits) else pd.DataFrame()
+    if not len(ok):
+        return pd.DataFrame(columns=["vocab", "eval_lang", "a", "flags"])
+    return pd.DataFrame({"vocab": ok["vocab"], "eval_lang": ok["eval_lang"],
+                         "a": ok["beta"] / (ok["alpha"] + ok["beta"]), "flags": ok["flags"]}).reset_index(drop=True)
+
+
+#: "nearly parallel": the spread (max - min) of the frontier exponents within this
+PARALLEL_TOL = 0.1
+
+
+def _tax_verdict(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: str, paper: str, what: str,
+                 missing: str) -> Verdict:
+    """A compute tax > 1: the sign rule on the mean tax - 1 over languages (bootstrap over languages)."""
     finite = tax.dropna(subset=["median_ratio"]) if len(tax) else tax
+    finite = finite[finite["median_ratio"] > 0] if len(finite) else finite
     if len(finite) == 0:
-        out.append(Verdict(ch, "A multilingual vocabulary adds a compute tax", "Fig. 1, Sec. 3", "tax > 1, largest for EN",
-                           "no language with both vocabularies on a shared loss range", "not testable",
-                           "needs monolingual runs with both a monolingual and a multilingual vocabulary", preset))
-    else:
-        ratios = dict(zip(finite["eval_lang"], finite["median_ratio"]))
-        ours = ", ".join(f"{L.get(k).code} x{v:.2f}" for k, v in ratios.items())
-        above = all(v > 1 for v in ratios.values())
-        status = "reproduced" if above and len(ratios) > 1 and max(ratios, key=ratios.get) == "eng" else (
-            "partially" if above else "not reproduced")
-        out.append(Verdict(ch, "A multilingual vocabulary adds a compute tax, largest for EN", "Fig. 1, Sec. 3",
-                           "tax > 1 for every language, largest for EN", f"median C_multi/C_mono: {ours}", status,
-                           "measured on loss_u frontiers of our K = 1 runs (no law fitted)", preset))
+        return untestable(ch, claim, source, paper, missing, preset, ours=f"no language with {what}")
+    r = finite["median_ratio"].to_numpy(float)
+    v = rules.sign(claim, paper, float(r.mean() - 1), mean_ci(r - 1, unit="languages"), expected="positive",
+                   name="mean tax - 1")
+    ours = v.ours + "; median C ratio: " + ", ".join(
+        f"{L.get(k).code} x{x:.2f}" for k, x in zip(finite["eval_lang"], finite["median_ratio"]))
+    return judged(ch, source, preset, rules.Verdict(v.claim, v.paper, ours, v.status, v.rule, v.reason, v.noise))
+
+
+def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame, fits: pd.DataFrame | None = None,
+                       uni: pd.DataFrame | None = None) -> list[Verdict]:
+    """Vocabulary tax and Unimax tax (sign), saturating laws on repeated data (ordering), parallel frontiers
+    (value of the exponents' spread), each by a rule of :mod:`atlas.rules`."""
+    ch = "03_monolingual_scaling"
+    out = [_tax_verdict(ch, preset, tax, "A multilingual vocabulary adds a compute tax (C_multi / C_mono > 1)",
+                        "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
+                        "both vocabularies on a shared loss range",
+                        "needs monolingual runs with both a monolingual and a multilingual vocabulary")]
+    out.append(_tax_verdict(ch, preset, uni if uni is not None else pd.DataFrame(),
+                            "Unimax training adds a compute tax over one-language training (C_unimax / C_mono > 1)",
+                            "Fig. 1 (Unimax frontier)", "the Unimax frontier lies above the monolingual one",
+                            "Unimax and one-language runs on a shared loss range",
+                            "needs Unimax runs and one-language runs of the same vocabulary reaching common losses"))
+    claim = "Saturating laws (DCSL, ATLAS) extrapolate repeated data better than CSL"
+    paper = "HI, SW bend upward; ATLAS/DCSL beat CSL out of sample (R2(N) 0.78/0.88 vs 0.68)"
     ok = rep[rep["status"] == "ok"] if len(rep) else rep
-    if len(ok) == 0:
-        out.append(Verdict(ch, "Repetition bends low-resource frontiers; saturating laws model it", "Fig. 1, Table 1",
-                           "HI, SW frontiers bend upward; DCSL/ATLAS R2(N) 0.78/0.88 vs CSL 0.68", "no scorable language with repeated data",
-                           "not testable", "needs capped languages trained beyond one epoch with enough points", preset))
+    piv = ok.pivot_table(index=["vocab", "eval_lang"], columns="law", values="r2_D") if len(ok) else pd.DataFrame()
+    sat_cols = [c for c in ("dcsl", "atlas-dt") if c in piv]
+    if len(piv) == 0 or "csl" not in piv or not sat_cols:
+        out.append(untestable(ch, claim, "Fig. 1, Table 1", paper, "needs capped languages trained beyond one epoch "
+                              "with enough points for CSL and a saturating law", preset,
+                              ours="no scorable language with repeated data"))
     else:
-        piv = ok.pivot_table(index=["vocab", "eval_lang"], columns="law", values="r2_D")
-        if "csl" in piv and any(c in piv for c in ("dcsl", "atlas-dt")):
-            sat = piv[[c for c in ("dcsl", "atlas-dt") if c in piv]].max(axis=1)
-            wins = int((sat > piv["csl"] + 0.01).sum())
-            ours = "; ".join(f"{L.get(l).code}/{v}: CSL {piv.loc[(v, l), 'csl']:.2f}, best saturating {sat.loc[(v, l)]:.2f}"
-                             for v, l in piv.index)
-            status = "reproduced" if wins == len(piv) else ("partially" if wins else "not reproduced")
-            out.append(Verdict(ch, "Saturating laws (DCSL, ATLAS) extrapolate repeated data better than CSL",
-                               "Fig. 1, Table 1", "HI, SW bend upward; ATLAS/DCSL beat CSL out of sample",
-                               f"held-out R2(D): {ours}", status, "languages whose runs repeat data (D > U)", preset))
+        sat = piv[sat_cols].max(axis=1)
+        both = piv["csl"].notna() & sat.notna()
+        d = (sat - piv["csl"])[both]
+        v = rules.ordering(claim, paper, float(sat[both].mean()), float(piv["csl"][both].mean()),
+                           mean_ci(d, unit="languages (paired difference)"),
+                           names=("best saturating law R2(D)", "CSL R2(D)"), paper_gap=0.1,
+                           flags=flags_of(ok["flags"]) if "flags" in ok else None)
+        out.append(judged(ch, "Fig. 1, Table 1", preset, v))
+    claim, paper = "The monolingual compute-optimal frontiers run nearly parallel", "nearly parallel (Fig. 1)"
+    ex = frontier_exponents(fits if fits is not None else pd.DataFrame())
+    groups = [(voc, g) for voc, g in ex.groupby("vocab") if len(g) >= 2] if len(ex) else []
+    if not groups:
+        out.append(untestable(ch, claim, "Fig. 1", paper, "needs CSL fits of 2+ languages with one vocabulary", preset))
+    else:
+        voc, g = max(groups, key=lambda x: len(x[1]))
+        spread = float(g["a"].max() - g["a"].min())
+        v = rules.value(claim, paper, spread, 0.0, PARALLEL_TOL,
+                        rules.Noise.unknown("no noise estimate: one fit per language, no bootstrap of the exponents"),
+                        name=f"spread of the exponent of N_opt in C over {len(g)} languages ({voc} vocabulary)",
+                        flags=flags_of(g["flags"]))
+        out.append(judged(ch, "Fig. 1", preset, v))
     return out

@@ -17,7 +17,8 @@ import pandas as pd
 from atlas.paper_tables import crossover_points
 from atlas.planning.crossover import PlanningError, crossover_table, fit_crossover_law
 from atlas.scaling_table import build_table
-from atlas.chapters.verdicts import Verdict
+from atlas import rules
+from atlas.chapters.verdicts import Verdict, judged, mean_ci, untestable
 
 
 def load(preset: str) -> pd.DataFrame:
@@ -115,46 +116,67 @@ def paper_side_by_side(cross: pd.DataFrame) -> pd.DataFrame:
     return ours
 
 
-def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.DataFrame | None = None) -> list[Verdict]:
-    """The chapter's claims, paper vs ours (``lead``: :func:`advantage`, used when curves do not cross)."""
-    found = cross["tokens"].notna()
-    n, k = len(cross), int(found.sum())
-    lead_note = ""
-    if lead is not None and len(lead) and k < n:
-        lead_note = (f"; where none, finetuning's lead shrinks from a median {lead['lead_first'].median():.3f} to "
-                     f"{lead['lead_last'].median():.3f} nats/token over the budget")
-    if n and k == n:
-        status, why = "reproduced", "every finetune is overtaken by scratch inside the budget"
-    elif k:
-        status, why = "partially", "some finetunes are overtaken by scratch inside the budget, others not"
-    elif lead is not None and len(lead) and (lead["lead_kept"] < 0.5).all():
-        status = "partially"
-        tpp = lead["tokens_last"] / lead["N"]
-        why = (f"finetuning wins early and its lead shrinks steadily, but our budget ({tpp.min():.1f}-{tpp.max():.1f} "
-               "tokens per parameter) ends before scratch overtakes; the paper's crossovers sit at 72-142 tokens "
-               "per parameter (144B-283B tokens, 2B parameters)")
-    else:
-        status, why = "not reproduced", "finetuning's lead does not shrink over the budget"
-    out = [
-        Verdict(
-            "08_pretrain_vs_finetune", "finetuning a multilingual base wins early; scratch overtakes later",
-            "§6, Fig. 6", "crossover at 144B-283B tokens for all 8 languages (2B models)",
-            f"crossover found for {k}/{n} (target, size, base) pairs{lead_note}", status,
-            why + "; the token counts themselves are not comparable (models ~4 orders of magnitude smaller)", preset),
-    ]
-    fitted = laws[(laws["compute"] == "6ND (base free)") & laws["b"].notna()]
+def warmup_tokens(cfg: dict[str, Any]) -> float:
+    """Tokens a run has seen when its learning-rate warmup ends (``warmup_steps x batch_size x seq_len``)."""
+    train, model = cfg.get("train", {}), cfg.get("model", {})
+    steps = float(train.get("warmup_steps", 0) or 0)
+    return steps * float(train.get("batch_size", 0) or 0) * float(model.get("seq_len", 0) or 0)
+
+
+def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | None, warmup: float = 0.0) -> list[Verdict]:
+    """One existence verdict per finetune: its crossover must lie inside the valid measured range, from the end
+    of the scratch run's warmup (``warmup`` tokens; the first lead measured inside it says nothing) or the first
+    token count both curves share, whichever is later, to the last shared token count."""
+    ch, src = "08_pretrain_vs_finetune", "§6, Fig. 6"
+    claim0 = "finetuning a multilingual base wins early; scratch overtakes later"
+    paper = "crossover at 144B-283B tokens for all 8 languages (2B models)"
+    if not len(cross):
+        return [untestable(ch, claim0, src, paper, "this preset has no finetune runs", preset)]
+    out = []
+    for r in cross.to_dict("records"):
+        claim = f"{claim0} ({r['eval_lang']}, N = {r['N']:,.0f}, base {r['base_tokens']:.3g} tokens)"
+        cand = lead[(lead["target"] == r["eval_lang"]) & (lead["base_tokens"] == r["base_tokens"])] \
+            if lead is not None and len(lead) else pd.DataFrame()
+        if len(cand):
+            row = cand.iloc[int(np.argmin(np.abs(np.log(cand["N"].to_numpy(float) / float(r["N"])))))]
+            lo, hi = max(float(warmup), float(row["tokens_first"])), float(row["tokens_last"])
+        else:
+            t = r.get("tokens")
+            lo, hi = float(warmup), float("nan")
+            if t is not None and np.isfinite(t):
+                hi = float(t)
+        if not (np.isfinite(hi) and lo < hi):
+            out.append(untestable(ch, claim, src, paper, f"the curves share no token range after the warmup "
+                                  f"({warmup:,.0f} tokens)", preset, ours=str(r.get("reason") or "no crossover")))
+            continue
+        found = r.get("tokens")
+        v = rules.existence(claim, paper, found if found is not None and np.isfinite(found) else None, (lo, hi),
+                            name="crossover", unit="tokens")
+        note = "; the token counts are not comparable with the paper's (models ~4 orders of magnitude smaller)"
+        out.append(judged(ch, src, preset, rules.Verdict(v.claim, v.paper, v.ours, v.status, v.rule, v.reason + note,
+                                                          v.noise)))
+    return out
+
+
+def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.DataFrame | None = None,
+             warmup: float = 0.0) -> list[Verdict]:
+    """The chapter's claims, paper vs ours: a crossover per finetune (existence, valid range after the warmup),
+    the power law in N (sign of b - 1), and the base budget's effect (not testable: the paper has one)."""
+    ch = "08_pretrain_vs_finetune"
+    out = crossover_verdicts(preset, cross, lead, warmup)
+    claim, src = "crossover compute grows as a power of N, superlinearly (b > 1)", "§6, Fig. 7"
+    paper = "C = 10283128 N^1.54 (legend; caption/text print 1.65)"
+    fitted = laws[(laws["compute"] == "6ND (base free)") & laws["b"].notna()] if len(laws) else laws
     if len(fitted):
-        bs = ", ".join(f"{b:.2f}" for b in fitted["b"])
-        status = "partially" if all(fitted["b"] > 1) else "not reproduced"
-        ours = f"b = {bs} (one fit per base budget)"
+        b = fitted["b"].to_numpy(float)
+        v = rules.sign(claim, paper, float(b.mean() - 1), mean_ci(b - 1, unit="base budgets"), expected="positive",
+                       name=f"mean b - 1 (b = {', '.join(f'{x:.2f}' for x in b)}, one fit per base budget)",
+                       paper_value=0.54)
+        out.append(judged(ch, src, preset, v))
     else:
-        status, ours = "not testable", "no fit: " + "; ".join(sorted(set(laws["reason"]))) if len(laws) else "no fit"
-    out.append(Verdict(
-        "08_pretrain_vs_finetune", "crossover compute grows as a power of N", "§6, Fig. 7",
-        "C = 10283128 N^1.54 (legend; caption/text print 1.65)", ours, status,
-        "superlinear growth in N is the testable part; the constant depends on the base mixture, budget and scale",
-        preset))
-    if laws["base_tokens"].nunique() >= 2 and len(cross):
+        why = "no fit: " + "; ".join(sorted(set(laws["reason"]))) if len(laws) else "no crossover law fitted"
+        out.append(untestable(ch, claim, src, paper, why, preset, ours="no fit"))
+    if len(laws) and laws["base_tokens"].nunique() >= 2 and len(cross):
         med = cross.groupby("base_tokens")["tokens"].median()
         if med.notna().all():
             trend = "later" if med.iloc[-1] > med.iloc[0] else "earlier"
@@ -167,10 +189,10 @@ def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.Data
                     f"base ({'larger' if end.iloc[-1] > end.iloc[0] else 'smaller'} lead from the longer-trained base)")
         else:
             ours = "no crossover within budget at either base budget"
-        out.append(Verdict(
-            "08_pretrain_vs_finetune", "the crossover depends on the base model's budget (reviewer R1)",
-            "§6 limitation; OpenReview R1", "not measured (one base budget)", ours, "not testable",
-            "the paper has no second base budget to compare with; ours is new evidence, not a reproduction", preset))
+        out.append(untestable(ch, "the crossover depends on the base model's budget (reviewer R1)",
+                              "§6 limitation; OpenReview R1", "not measured (one base budget)",
+                              "the paper has no second base budget to compare with; ours is new evidence, not a "
+                              "reproduction", preset, ours=ours))
     return out
 
 

@@ -7,25 +7,33 @@ from typing import Any
 
 import numpy as np
 
-from atlas.chapters.verdicts import Verdict
+from atlas import rules
+from atlas.chapters.verdicts import EXACT, Verdict, judged, untestable
+
+#: "weakly asymmetric": our r within this of the paper's -0.11 (absolute)
+SYMMETRY_TOL = 0.2
 
 
-def _status_effect(res: dict[str, Any] | None, key: str) -> tuple[str, str, str]:
-    """(status, ours, reason) for 'sharing <key> raises the score' on one matrix's results."""
+def _effect_verdict(preset: str, res: dict[str, Any] | None, key: str) -> Verdict:
+    """'Sharing <key> raises the score' on our matrix: the sign rule on the mean difference (same - different)
+    with its stratified cell-bootstrap 95 % CI; the language-label permutation p-value is quoted beside it."""
+    ch, src = "05_script_family_tests", "Sec. 4, Fig. 2/C.2"
+    claim = f"Sharing a {key} raises the transfer score (our runs)"
+    paper = "same-script -0.23 vs different -0.39, p < .001" if key == "script" else "significant, p < .001 (no means given)"
     if res is None:
-        return "not testable", "no bilingual runs", "this preset has no finished bilingual runs"
+        return untestable(ch, claim, src, paper, "this preset has no finished bilingual runs", preset, ours="no bilingual runs")
     g = res["tests"][key]
     if not (g["n_same"] and g["n_different"]):
-        return ("not testable", f"n same = {g['n_same']}, n different = {g['n_different']}",
-                f"no pair with the same {key} (or none with a different one) among our languages")
-    ours = (f"same {g['mean_same']:.3f} (n={g['n_same']}) vs different {g['mean_different']:.3f} "
-            f"(n={g['n_different']}); permutation p = {g['permutation_p']:.3g}")
-    if g["mean_diff"] > 0 and g["permutation_p"] < 0.05:
-        return "reproduced", ours, "same direction, significant under language-label permutation"
-    if g["mean_diff"] > 0:
-        return "partially", ours, (f"same direction, not significant with {res['n_languages']} languages "
-                                   "(language-label permutation)")
-    return "not reproduced", ours, f"sharing a {key} does not raise our scores"
+        return untestable(ch, claim, src, paper, f"no pair with the same {key} (or none with a different one) among "
+                          "our languages", preset, ours=f"n same = {g['n_same']}, n different = {g['n_different']}")
+    lo, hi = g.get("mean_diff_ci95", [np.nan, np.nan])
+    noise = (rules.Noise.bootstrap_ci(lo, hi, source="stratified cell bootstrap") if np.isfinite(lo) and np.isfinite(hi)
+             else rules.Noise.unknown())
+    v = rules.sign(claim, paper, g["mean_diff"], noise, expected="positive", name="mean same - different",
+                   paper_value=0.16 if key == "script" else None)
+    ours = (f"{v.ours}; same {g['mean_same']:.3f} (n={g['n_same']}) vs different {g['mean_different']:.3f} "
+            f"(n={g['n_different']}); permutation p = {g['permutation_p']:.3g} ({res['n_languages']} languages)")
+    return judged(ch, src, preset, rules.Verdict(v.claim, v.paper, ours, v.status, v.rule, v.reason, v.noise))
 
 
 def chapter_verdicts(preset: str, paper: dict[str, Any], ours: dict[str, Any] | None) -> list:
@@ -33,43 +41,43 @@ def chapter_verdicts(preset: str, paper: dict[str, Any], ours: dict[str, Any] | 
     (``paper``, results of :func:`transfer_tests`) and on our matrix (``ours``; ``None`` when missing)."""
     ch, src = "05_script_family_tests", "Sec. 4, Fig. 2/C.2"
     out = []
-    ok = (abs(paper["same_script_mean"] - -0.23) <= 0.01 and abs(paper["different_script_mean"] - -0.39) <= 0.01
-          and abs(paper["symmetry_r"] - -0.11) <= 0.01)
-    out.append(Verdict(ch, "Script means and symmetry r recomputed from the transcribed Fig. C.2 matrix", src,
-                       "same script -0.23, different -0.39, r = -0.11",
-                       f"{paper['same_script_mean']:.3f}, {paper['different_script_mean']:.3f}, "
-                       f"r = {paper['symmetry_r']:.3f}", "reproduced" if ok else "not reproduced",
-                       "re-analysis of the paper's own (transcribed) matrix, not of our runs", preset))
+    dev = max(abs(paper["same_script_mean"] - -0.23), abs(paper["different_script_mean"] - -0.39),
+              abs(paper["symmetry_r"] - -0.11))
+    v = rules.value("Script means and symmetry r recomputed from the transcribed Fig. C.2 matrix",
+                    "same script -0.23, different -0.39, r = -0.11", dev, 0.0, 0.01, EXACT,
+                    name=(f"largest deviation from the printed numbers (ours {paper['same_script_mean']:.3f}, "
+                          f"{paper['different_script_mean']:.3f}, r = {paper['symmetry_r']:.3f})"))
+    out.append(judged(ch, src, preset, v))
     g = paper["tests"]["family"]
     fam_p = [g["welch_p"], g["mannwhitney_p"], g["permutation_p"]]
     scr = paper["tests"]["script"]
     scr_p = [scr["welch_p"], scr["mannwhitney_p"], scr["permutation_p"]]
-    status = "reproduced" if max(fam_p + scr_p) < 1e-3 else ("partially" if min(fam_p) < 1e-3 else "not reproduced")
-    out.append(Verdict(
-        ch, f"Script and family shifts are significant, 'always p < .001' (transcribed matrix, family coding "
-        f"'{paper['family_coding']}')", src, "p < .001 (test not named)",
-        f"script: Welch {scr_p[0]:.1g}, MWU {scr_p[1]:.1g}, permutation {scr_p[2]:.2g}; family: Welch "
-        f"{fam_p[0]:.1g}, MWU {fam_p[1]:.1g}, permutation {fam_p[2]:.2g}", status,
-        "cell-level tests treat 1,406 cells of 38 languages as independent; the language-label permutation "
-        "test, which does not, gives larger p-values", preset))
+    v = rules.ordering(
+        f"Script and family shifts are significant, 'always p < .001' (transcribed matrix, family coding "
+        f"'{paper['family_coding']}')", "p < .001 (test not named)", 1e-3, float(np.nanmax(fam_p + scr_p)), EXACT,
+        names=("the threshold .001", "the largest p of 6 tests"))
+    ptxt = (f"script: Welch {scr_p[0]:.1g}, MWU {scr_p[1]:.1g}, permutation {scr_p[2]:.2g}; family: Welch "
+            f"{fam_p[0]:.1g}, MWU {fam_p[1]:.1g}, permutation {fam_p[2]:.2g}")
+    reason = (v.reason + "; cell-level tests treat 1,406 cells of 38 languages as independent; the language-label "
+              "permutation test, which does not, gives larger p-values")
+    out.append(judged(ch, src, preset, rules.Verdict(v.claim, v.paper, ptxt, v.status, v.rule, reason, v.noise)))
     for key in ("script", "family"):
-        status, text, reason = _status_effect(ours, key)
-        out.append(Verdict(ch, f"Sharing a {key} raises the transfer score (our runs)", src,
-                           "same-script -0.23 vs different -0.39, p < .001" if key == "script"
-                           else "significant, p < .001 (no means given)", text, status, reason, preset))
+        out.append(_effect_verdict(preset, ours, key))
+    claim, paper_r = "Transfer is weakly asymmetric (our runs)", "Pearson r = -0.11"
     if ours is None or not np.isfinite(ours["symmetry_r"]):
-        out.append(Verdict(ch, "Transfer is weakly asymmetric (our runs)", src, "Pearson r = -0.11", "n/a",
-                           "not testable", "no bilingual runs, or fewer than 3 pairs with both directions", preset))
-    else:
-        r = ours["symmetry_r"]
-        n = ours["tests"]["symmetry"]["n_unordered_pairs"]
-        if n < 5:
-            status = "not testable"
-        else:
-            status = "reproduced" if r <= 0.1 else ("partially" if r < 0.3 else "not reproduced")
-        reason = (f"{n} unordered pairs{' (too few for a correlation)' if n < 5 else ''}; reproduced means "
-                  "r <= 0.1 (no positive A->B / B->A association). The paper's 9x9 measured block alone has "
-                  "r = +0.19; its -0.11 comes from the estimated cells")
-        out.append(Verdict(ch, "Transfer is weakly asymmetric (our runs)", src, "Pearson r = -0.11",
-                           f"r = {r:.2f}", status, reason, preset))
+        out.append(untestable(ch, claim, src, paper_r, "no bilingual runs, or fewer than 3 pairs with both directions",
+                              preset, ours="n/a"))
+        return out
+    r = float(ours["symmetry_r"])
+    n = int(ours["tests"]["symmetry"]["n_unordered_pairs"])
+    if n < 5:
+        out.append(untestable(ch, claim, src, paper_r, f"{n} unordered pairs: too few for a correlation", preset,
+                              ours=f"r = {r:.2f}"))
+        return out
+    z, se = np.arctanh(np.clip(r, -0.999999, 0.999999)), 1 / np.sqrt(n - 3)
+    noise = rules.Noise.bootstrap_ci(np.tanh(z - 1.96 * se), np.tanh(z + 1.96 * se), source="Fisher-z")
+    v = rules.value(claim, paper_r, r, -0.11, SYMMETRY_TOL, noise, name=f"Pearson r over {n} unordered pairs")
+    reason = (v.reason + ". The paper's 9x9 measured block alone has r = +0.19; its -0.11 comes from the "
+              "estimated cells")
+    out.append(judged(ch, src, preset, rules.Verdict(v.claim, v.paper, v.ours, v.status, v.rule, reason, v.noise)))
     return out

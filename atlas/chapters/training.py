@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from atlas import grid, records
-from atlas.chapters.verdicts import Verdict
+from atlas import rules
+from atlas.chapters.verdicts import EXACT, Verdict, judged
 from atlas.paper_tables import model_grid_table_b3
 from atlas.paths import runs_dir
 from atlas.shapes import PAPER_VOCAB, Shape, param_count
@@ -85,15 +86,13 @@ def chapter_verdicts(preset: str, paper: pd.DataFrame, ours: pd.DataFrame) -> li
     :func:`paper_shape_table`) and our shapes' ratios against the paper's (``ours``: :func:`shape_table`)."""
     ch, src = "02_training", "Table B.3"
     n_match = int(paper["matches"].sum())
-    out = [Verdict(ch, "Our parameter formula gives Table B.3's counts", src, f"{len(paper)} shapes, N as printed",
-                   f"{n_match} of {len(paper)} rows match exactly",
-                   "reproduced" if n_match == len(paper) else "partially" if n_match else "not reproduced",
-                   "embeddings counted once (tied), V = 64,512; the same formula counts the torch model", preset)]
-    ffw_ok = ours["ffw_over_d"].eq(4).all()
-    kv_ok = ours["heads_x_kv_over_d"].eq(1).all()
-    out.append(Verdict(ch, "The miniature keeps the grid's shape ratios", src, "ffw = 4 d, heads x kv = d",
-                       f"ffw / d = {', '.join(f'{x:g}' for x in ours['ffw_over_d'])}; heads x kv / d = "
-                       f"{', '.join(f'{x:g}' for x in ours['heads_x_kv_over_d'])}",
-                       "reproduced" if ffw_ok and kv_ok else "partially" if ffw_ok or kv_ok else "not reproduced",
-                       f"{len(ours)} shapes of preset {preset}, far below the paper's smallest model", preset))
+    out = [judged(ch, src, preset, rules.value(
+        "Our parameter formula gives Table B.3's counts", f"{len(paper)} shapes, N as printed",
+        n_match / max(len(paper), 1), 1.0, 0.0, EXACT, name=f"share of rows matching exactly ({n_match} of {len(paper)})"))]
+    ffw_ok = ours["ffw_over_d"].eq(4)
+    kv_ok = ours["heads_x_kv_over_d"].eq(1)
+    both = float((ffw_ok & kv_ok).mean()) if len(ours) else float("nan")
+    v = rules.value("The miniature keeps the grid's shape ratios", "ffw = 4 d, heads x kv = d", both, 1.0, 0.0, EXACT,
+                    name=f"share of our {len(ours)} shapes with ffw / d = 4 and heads x kv / d = 1")
+    out.append(judged(ch, src, preset, v))
     return out

@@ -14,12 +14,15 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from atlas import rules
 from atlas.chapters import get, reproduced_chapters
 from atlas.records import atomic_write_json
 
-STATUSES = ("reproduced", "partially", "not reproduced", "not testable")
+#: The statuses of :mod:`atlas.rules` (defined in the fitting-protocol appendix); there is no partial status.
+STATUSES = rules.STATUSES
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,75 @@ class Verdict:
     paper: str  # the paper's number(s), as printed
     ours: str  # our number(s), computed from the runs
     status: str  # one of STATUSES
-    reason: str  # why this status (scale, data, method)
+    reason: str  # why this status (scale, data, method), and the noise the rule read
     preset: str
+    rule: str = ""  # the key of atlas.rules.RULES that gave the status ("not_testable" for not testable)
+
+    def __post_init__(self) -> None:
+        if not self.rule and self.status == rules.NOT_TESTABLE:
+            object.__setattr__(self, "rule", "not_testable")
+
+
+def judged(chapter: str, source: str, preset: str, v: rules.Verdict) -> Verdict:
+    """A chapter verdict from a rule's verdict (:mod:`atlas.rules`): the rule's status, its reason and noise."""
+    reason = v.reason if v.noise in ("", "n/a") else f"{v.reason} [noise: {v.noise}]"
+    return Verdict(chapter, v.claim, source, v.paper, v.ours, v.status, reason, preset, v.rule)
+
+
+def untestable(chapter: str, claim: str, source: str, paper: str, reason: str, preset: str,
+               ours: str = "not measured") -> Verdict:
+    """A ``not testable`` verdict (:func:`atlas.rules.not_testable`: the reason is required)."""
+    return judged(chapter, source, preset, rules.not_testable(claim, paper, reason, ours))
+
+
+#: A deterministic computation (a formula, a configuration, a recomputed published number) has no noise.
+EXACT = rules.Noise.seed_sd(0.0, "exact: a deterministic computation, no sampling noise")
+
+
+def mean_ci(values, *, unit: str = "languages", n_boot: int = 2000, seed: int = 0, stat=np.mean) -> rules.Noise:
+    """Percentile bootstrap 95 % CI of ``stat`` (the mean) over independent units (languages, pairs ...).
+
+    Fewer than 3 finite units give :meth:`atlas.rules.Noise.unknown` (a verdict on them is never reproduced).
+    """
+    x = np.asarray([float(v) for v in values], float)
+    x = x[np.isfinite(x)]
+    if x.size < 3:
+        return rules.Noise.unknown(f"no noise estimate: {x.size} {unit} (a bootstrap needs 3 or more)")
+    rng = np.random.default_rng(seed)
+    boots = np.array([stat(x[rng.integers(0, x.size, x.size)]) for _ in range(n_boot)])
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return rules.Noise.bootstrap_ci(lo, hi, source=f"bootstrap over {x.size} {unit}")
+
+
+def flags_of(cells) -> list[str]:
+    """The distinct fit flags in ``cells`` (comma-separated strings, lists or NaN), for :mod:`atlas.rules`."""
+    out: list[str] = []
+    for c in cells if cells is not None else ():
+        if c is None or (isinstance(c, float) and np.isnan(c)):
+            continue
+        for f in (c if isinstance(c, (list, tuple)) else str(c).split(",")):
+            f = str(f).strip()
+            if f and f not in out:
+                out.append(f)
+    return out
+
+
+def fit_mark(flags) -> str:
+    """A fit's diagnosis as a table cell: ``ok``, ``at bound: E``, ``not identified: lam``, ``failed``."""
+    fl = flags_of([flags])
+    if not fl:
+        return "ok"
+    parts: dict[str, list[str]] = {}
+    for f in fl:
+        kind, _, param = f.partition(":")
+        parts.setdefault(kind.replace("_", " "), []).append(param)
+    return "; ".join(f"{k}: {', '.join(p for p in ps if p)}" if any(ps) else k for k, ps in parts.items())
+
+
+def table(chapter_verdicts: list[Verdict]) -> pd.DataFrame:
+    """A chapter's verdicts as the table it shows (claim, paper, ours, status, rule, reason)."""
+    return pd.DataFrame([asdict(v) for v in chapter_verdicts],
+                        columns=list(Verdict.__dataclass_fields__))[["claim", "paper", "ours", "status", "rule", "reason"]]
 
 
 def verdict_dir() -> Path:
@@ -44,6 +114,8 @@ def record(chapter: str, verdicts: list[Verdict]) -> Path:
     for v in verdicts:
         if v.status not in STATUSES:
             raise ValueError(f"verdict status {v.status!r} for {v.claim!r}; allowed: {', '.join(STATUSES)}")
+        if v.rule not in rules.RULES:
+            raise ValueError(f"verdict rule {v.rule!r} for {v.claim!r}; known: {', '.join(rules.RULES)}")
     path = verdict_dir() / f"{chapter}.json"
     atomic_write_json(path, [asdict(v) for v in verdicts])
     return path
@@ -56,7 +128,7 @@ def load_all(directory: Path | None = None) -> pd.DataFrame:
     for path in sorted(directory.glob("*.json")):
         rows.extend(json.loads(path.read_text(encoding="utf-8")))
     columns = list(Verdict.__dataclass_fields__)
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns).fillna({"rule": ""})
 
 
 def chapter_map() -> pd.DataFrame:
@@ -77,9 +149,9 @@ def reproduction_map(verdicts: pd.DataFrame) -> pd.DataFrame:
         sub = verdicts[verdicts["chapter"] == chapter.name] if len(verdicts) else verdicts
         if len(sub) == 0:
             rows.append({"chapter": chapter.title, "claim": NOT_EXECUTED, "source": "", "paper": "", "ours": "",
-                         "status": "missing", "reason": "no verdicts recorded"})
+                         "status": "missing", "rule": "", "reason": "no verdicts recorded"})
             continue
         for _, v in sub.iterrows():
             rows.append({"chapter": chapter.title, "claim": v["claim"], "source": v["source"], "paper": v["paper"],
-                         "ours": v["ours"], "status": v["status"], "reason": v["reason"]})
+                         "ours": v["ours"], "status": v["status"], "rule": v["rule"], "reason": v["reason"]})
     return pd.DataFrame(rows)
