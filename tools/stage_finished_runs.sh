@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:?usage: tools/stage_finished_runs.sh PRESET}"
-find "runs/$preset" -name summary.json -printf '%h\n' | sort | xargs -r git add --
-# unstage any tracked directory that is not finished (e.g. a run restarted since the last commit)
-git ls-files "runs/$preset" | xargs -r -n1 dirname | sort -u | while read -r d; do
+find "runs/$preset" -mindepth 3 -maxdepth 3 -name summary.json -printf '%h\n' 2>/dev/null | sort | xargs -r git add --
+# unstage any tracked run directory (runs/<preset>/<experiment>/<run_id>) that is not finished, e.g. a run
+# restarted since the last commit; files of the preset itself (tokenizers.json) are not run directories
+git ls-files "runs/$preset/*/*/*" | cut -d/ -f1-4 | sort -u | while read -r d; do
   [ -f "$d/summary.json" ] || git rm -r -q --cached "$d"
 done
