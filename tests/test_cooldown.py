@@ -238,3 +238,28 @@ def test_leave_group_out_r2_recovers_a_planted_k_law_on_unseen_languages_and_k()
     assert by_k["r2"].iloc[0] > 0.9 and by_k["n_test"].iloc[0] == (data["K"] == 8).sum()
     shuffled = data.assign(loss=np.random.default_rng(0).permutation(data["loss"].to_numpy()))
     assert (leave_group_out_r2("klaw", shuffled, "eval_lang", n_starts=2)["r2"] < 0.5).all()  # it can fail
+
+
+def test_slot_and_half_partitions_train_with_equal_unique_text(tmp_path):
+    """A balanced-K run and a half-partition BTS pair train end to end; a language's unique tokens are the same
+    in every run that gives it the same slot (its K = 1 run and its K = 4 run; a pair and its baseline)."""
+    from atlas.train import prepare_data
+
+    cfg = load_preset("smoke")
+    cfg["data"]["eval_tokens"] = 256
+    cfg["experiments"] = {
+        "capacity": {"targets": ["eng", "fra"], "fillers": ["rus", "cmn"], "K": [1, 2, 4], "sets": 1,
+                     "shapes": ["xs"], "tokens_per_language": 2048, "batch_size": 4},
+        "bilingual": {"languages": ["eng", "fra", "rus"], "shape": "xs", "tokens_per_param": 0.05, "batch_size": 4},
+    }
+    runs = {s["run_id"]: s for s in build_plan(cfg).runs}
+    k1, k4 = prepare_data(runs["cap-k1-eng-xs"], cfg), prepare_data(runs["cap-k4a-xs"], cfg)
+    assert k1.unique_tokens["eng"] == k4.unique_tokens["eng"] > 0
+    assert set(k4.unique_tokens) == {"eng", "fra", "rus", "cmn"}
+    pair = runs["bi-eng-fra-xs"]
+    base = runs[pair["bts"]["baselines"]["fra"].split("/")[1]]
+    assert prepare_data(pair, cfg).unique_tokens["fra"] == prepare_data(base, cfg).unique_tokens["fra"]
+    from atlas.train import train_run
+
+    summary = train_run(runs["cap-k4a-xs"], cfg, tmp_path / "k4", progress=False)
+    assert summary["status"] == "done" and set(summary["tokens_seen"]) == {"eng", "fra", "rus", "cmn"}
