@@ -190,6 +190,11 @@ def _load_bilingual(preset: str, root: Path | None) -> list[dict[str, Any]]:
         summary = records.read_json(path / records.SUMMARY)
         mixture = {str(k): float(v) for k, v in (spec.get("mixture") or {}).items()}
         vocab = spec.get("vocab") or {}
+        train = spec.get("train") or {}
+        steps = int(spec.get("steps") or 0)
+        # the BTS design (spec["bts"]) reads curves in the stable phase only: up to the step the decay starts
+        stable_end = (steps - math.ceil(float(train.get("decay_fraction", 0.0)) * steps)
+                      if spec.get("bts") and steps else None)
         out.append({
             "run_id": spec.get("run_id", path.name), "path": path, "mixture": mixture,
             "shape": spec.get("shape", {}).get("name"), "params": spec.get("params"),
@@ -198,12 +203,16 @@ def _load_bilingual(preset: str, root: Path | None) -> list[dict[str, Any]]:
             "tokens_per_step": float(spec.get("batch_size", float("nan"))) * float(spec.get("seq_len", float("nan"))),
             "warmup_steps": float((spec.get("train") or {}).get("warmup_steps", 0)),
             "status": summary.get("status", "done"),
+            "bts": spec.get("bts"),
+            "stable_end": stable_end,
         })
     return out
 
 
-def _curve(path: Path, lang: str, eval_set: str, loss: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve(path: Path, lang: str, eval_set: str, loss: str, last_step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     m = records.main_trajectory(pd.read_csv(path / records.METRICS))
+    if last_step is not None and "step" in m:  # stable phase only (the BTS design)
+        m = m[m["step"] <= last_step]
     missing = {"tokens", "eval_lang", "eval_set", loss} - set(m.columns)
     if missing:
         raise BTSInputError(f"{path / records.METRICS}: missing column(s) {sorted(missing)}")
@@ -230,7 +239,8 @@ def _same_budget(a: float, b: float) -> bool:
 def _directions(runs: list[dict[str, Any]], shape: str | None) -> list[tuple[dict, str, str, dict | None]]:
     """(bilingual run, source, target, baseline or None) for every direction of every 50/50 run.
 
-    The baseline for target t is the finished run whose mixture is {t: 1} with the same shape name, vocabulary
+    With the BTS design (``spec["bts"]``, :func:`atlas.grid._transfer_bilingual`) the baseline is the run the
+    spec names (same verse half and seed). Otherwise the baseline for target t is the finished run whose mixture is {t: 1} with the same shape name, vocabulary
     (kind, size, name) and half the bilingual run's tokens (the BTS design: the bilingual model trains on
     twice the baseline's tokens, so both learning-rate schedules cover the same d_mono range).
     """
@@ -238,6 +248,7 @@ def _directions(runs: list[dict[str, Any]], shape: str | None) -> list[tuple[dic
     for r in runs:
         if len(r["mixture"]) == 1:
             baselines.setdefault((next(iter(r["mixture"])), r["shape"], r["vocab"]), []).append(r)
+    by_id = {r["run_id"]: r for r in runs}
     out = []
     for r in runs:
         mix = r["mixture"]
@@ -247,6 +258,9 @@ def _directions(runs: list[dict[str, Any]], shape: str | None) -> list[tuple[dic
             continue  # not a 50/50 mixture: not a BTS run
         a, b = sorted(mix)
         for src, tgt in ((a, b), (b, a)):
+            if r.get("bts"):  # the design names each target's baseline (same verse half, same seed)
+                out.append((r, src, tgt, by_id.get(r["bts"]["baselines"][tgt].split("/", 1)[1])))
+                continue
             same = [x for x in baselines.get((tgt, r["shape"], r["vocab"]), [])
                     if _same_budget(x["tokens"], r["tokens"] / 2)]
             out.append((r, src, tgt, same[0] if same else None))
@@ -256,7 +270,7 @@ def _directions(runs: list[dict[str, Any]], shape: str | None) -> list[tuple[dic
 def _cached_curve(cache: dict, run: dict, lang: str, eval_set: str, loss: str) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_curve` of ``run`` on ``lang``, read once per ``cache`` (keyed by run id and language)."""
     if (run["run_id"], lang) not in cache:
-        cache[(run["run_id"], lang)] = _curve(run["path"], lang, eval_set, loss)
+        cache[(run["run_id"], lang)] = _curve(run["path"], lang, eval_set, loss, run.get("stable_end"))
     return cache[(run["run_id"], lang)]
 
 
@@ -271,6 +285,8 @@ def _score(r: dict, t: str, base: dict | None, d_mono: float | None, eval_set: s
     if r["status"] != "done" or base["status"] != "done":
         return BTSResult(nan, nan, d_mono or nan, "a run diverged "
                          f"({r['run_id']}: {r['status']}, {base['run_id']}: {base['status']})")
+    if d_mono is None and r.get("bts"):
+        d_mono = float(r["bts"]["d_mono"])  # the design's horizon (tokens per parameter), not a budget fraction
     dm = d_mono if d_mono is not None else default_d_mono(base["tokens"])
     cache = {} if cache is None else cache
     mt, ml = _cached_curve(cache, base, t, eval_set, loss)

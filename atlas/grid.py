@@ -186,6 +186,9 @@ def _overrides(ctx: "_Ctx", b: Mapping[str, Any], where: str) -> RunOverrides:
         if cool["points"] < 2 or cool["decades"] <= 0 or not 0 < cool["fraction"] < 1:
             raise GridError(f"experiments.{where}.cooldown needs points >= 2, decades > 0 and fraction in (0, 1), "
                             f"got {cool}")
+        if "decay_fraction" in train and float(train["decay_fraction"]) != cool["fraction"]:
+            raise GridError(f"experiments.{where}: train.decay_fraction {train['decay_fraction']} differs from the "
+                            f"cooldown fraction {cool['fraction']}; the main run decays like its branches")
         train["decay_fraction"] = cool["fraction"]  # the main run's own decay is the last decayed point
     try:
         train_settings({"train": {**ctx.train, **train}})

@@ -216,16 +216,19 @@ def _metrics_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _cooldown_branch(model: Transformer, optimizer: Any, sampler: Any, data: RunData, start: int, end: int,
-                     settings: Mapping[str, Any], acc: Any, tokens_per_step: int) -> list[dict[str, Any]]:
+                     settings: Mapping[str, Any], acc: Any, tokens_per_step: int,
+                     diverge_above: float = math.inf) -> list[dict[str, Any]]:
     """Decay a copy of the stable-phase state from step ``start`` to ``end``, evaluate it, and discard it.
 
     The copy gets its own optimiser state and sampler (the same batches the main run will draw next), and the
     torch RNG is restored afterwards, so the main run's trajectory is bit-identical with or without branches.
-    Returns the evaluation rows (``decayed = True``) of the model trained on ``end`` steps.
+    Returns the evaluation rows (``decayed = True``) of the model trained on ``end`` steps; a branch whose
+    training loss diverges (non-finite or above ``diverge_above``) gets NaN losses, so no fit can use it.
     """
     from atlas.sampling import MixtureSampler
 
     rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     branch = copy.deepcopy(model)
     opt = _adamw(branch, settings)
     opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # deep: load_state_dict may alias the tensors
@@ -251,13 +254,18 @@ def _cooldown_branch(model: Transformer, optimizer: Any, sampler: Any, data: Run
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.detach())
-    train_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+    values = torch.stack(losses).float() if losses else torch.empty(0)
+    diverged = bool(len(values)) and (not bool(torch.isfinite(values).all()) or float(values.max()) > diverge_above)
+    train_loss = float(values.mean()) if len(values) else float("nan")
     rows = []
     for ev in data.evals:
-        ce, ce_u = evaluate(branch, ev, settings["eval_batch_size"], acc.device, acc.autocast)
+        ce, ce_u = ((float("nan"), float("nan")) if diverged else
+                    evaluate(branch, ev, settings["eval_batch_size"], acc.device, acc.autocast))
         rows.append({"step": end, "tokens": end * tokens_per_step, "eval_lang": ev.lang, "eval_set": ev.name,
                      "loss": ce, "loss_u": ce_u, "lr": lr, "train_loss": train_loss, "decayed": True})
     torch.set_rng_state(rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state_all(cuda_rng)
     return rows
 
 
@@ -306,11 +314,15 @@ def train_run(
     cool = spec.get("cooldown") or None
     branches = (cooldown_branches(total_steps, int(cool["points"]), float(cool["decades"]), float(cool["fraction"]),
                                   settings["warmup_steps"]) if cool else [])
+    if cool and settings["mixed_precision"] == "fp16":
+        raise TrainError(f"run {spec['run_id']}: cooldown branches do not use fp16's loss scaler; use bf16 or no")
     if cool and abs(float(cool["fraction"]) - settings["decay_fraction"]) > 1e-12:
         raise TrainError(f"run {spec['run_id']}: the main run must decay like its branches (decay_fraction "
                          f"{settings['decay_fraction']} != cooldown fraction {cool['fraction']})")
     # a BTS baseline is read at d_mono: evaluate exactly there (spec["bts"], atlas.grid._transfer_bilingual)
-    at_d_mono = {math.ceil(spec["bts"]["d_mono"] / tokens_per_step)} if spec.get("bts") else set()
+    # and a BTS curve ends where the decay starts (stable phase only): evaluate there too
+    at_d_mono = ({math.ceil(spec["bts"]["d_mono"] / tokens_per_step),
+                  total_steps - math.ceil(settings["decay_fraction"] * total_steps)} if spec.get("bts") else set())
     evals_at = sorted(set(evals_at) | {end for _, end in branches} | {s for s in at_d_mono if s <= total_steps})
     branch_at = dict(branches)
     full = copy.deepcopy(dict(spec))
@@ -361,7 +373,7 @@ def train_run(
     for step in range(total_steps):
         if step in branch_at:
             rows += _cooldown_branch(raw_model, optimizer, sampler, data, step, branch_at[step], settings, acc,
-                                     tokens_per_step)
+                                     tokens_per_step, diverge_above)
             cooldown_steps += branch_at[step] - step
         t0 = time.perf_counter()
         lr = wsd_lr(step, total_steps, settings["lr"], settings["warmup_steps"], settings["decay_fraction"])
@@ -391,7 +403,8 @@ def train_run(
                 ce, ce_u = evaluate(raw_model, ev, settings["eval_batch_size"], acc.device, acc.autocast)
                 rows.append({"step": done, "tokens": done * tokens_per_step, "eval_lang": ev.lang,
                              "eval_set": ev.name, "loss": ce, "loss_u": ce_u, "lr": last_lr,
-                             "train_loss": train_loss, "decayed": done == total_steps})
+                             "train_loss": train_loss,
+                             "decayed": done == total_steps and settings["decay_fraction"] > 0})
                 bad = bad or not math.isfinite(ce)
             if main:
                 records.atomic_write_csv(out_dir / records.METRICS, _metrics_frame(rows))

@@ -102,6 +102,9 @@ def cooldown_branches(
             raise TrainError(f"the cooldown branch ending at step {int(end)} would start at step {start}, inside "
                              f"the {warmup_steps}-step warm-up; train longer, span fewer decades or warm up faster")
         out.append((start, int(end)))
+    if len({b for b, _ in out}) != len(out):
+        raise TrainError(f"two of {points} cooldown branches of a {total_steps}-step run would start at the same "
+                         f"step; train longer or ask for fewer points")
     return out
 
 

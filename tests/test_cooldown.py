@@ -263,3 +263,28 @@ def test_slot_and_half_partitions_train_with_equal_unique_text(tmp_path):
 
     summary = train_run(runs["cap-k4a-xs"], cfg, tmp_path / "k4", progress=False)
     assert summary["status"] == "done" and set(summary["tokens_seen"]) == {"eng", "fra", "rus", "cmn"}
+
+
+def test_cooldown_branches_never_share_a_start():
+    with pytest.raises(TrainError, match="same step"):
+        cooldown_branches(9, 5, 0.5, 0.2)
+
+
+def test_bts_design_scores_against_the_named_baseline_at_d_mono_in_the_stable_phase(tmp_path):
+    from atlas import bts
+
+    def run(run_id, mixture, tokens, **extra):
+        return {"run_id": run_id, "mixture": mixture, "shape": "s0", "vocab": ("multi", 64, "v"), "tokens": tokens,
+                "status": "done", **extra}
+
+    pair = run("bi-eng-fra-s0", {"eng": 0.5, "fra": 0.5}, 1000.0,
+               bts={"d_mono": 300.0, "baselines": {"eng": "bilingual/base-eng-h1-s0", "fra": "bilingual/base-fra-h0-s0"}})
+    runs = [pair, run("base-eng-h0-s0", {"eng": 1.0}, 500.0), run("base-eng-h1-s0", {"eng": 1.0}, 333.0),
+            run("base-fra-h0-s0", {"fra": 1.0}, 333.0)]
+    chosen = {tgt: base["run_id"] for _, _, tgt, base in bts._directions(runs, None)}
+    assert chosen == {"fra": "base-fra-h0-s0", "eng": "base-eng-h1-s0"}  # by name, not by budget
+    metrics = pd.DataFrame({"step": [1, 2, 3, 4], "tokens": [10.0, 20.0, 30.0, 40.0], "eval_lang": "eng",
+                            "eval_set": "bible", "loss": [4.0, 3.0, 2.5, 1.0], "decayed": [False] * 3 + [True]})
+    metrics.to_csv(tmp_path / records.METRICS, index=False)
+    tokens, _ = bts._curve(tmp_path, "eng", "bible", "loss", last_step=3)
+    assert tokens.tolist() == [10.0, 20.0, 30.0]  # the decayed tail never enters a BTS curve
