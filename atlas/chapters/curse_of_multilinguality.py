@@ -11,7 +11,7 @@ from scipy import interpolate
 from scipy import stats as sps
 
 from atlas import fit as F, rules
-from atlas.chapters.verdicts import Verdict, flags_of, judged, mean_ci, untestable
+from atlas.chapters.verdicts import Verdict, flags_of, judged, mean_ci, spearman_ci, untestable
 from atlas.paper_tables import curse_of_multilinguality
 from atlas.planning import isoloss
 from atlas.scaling_table import setting_rows
@@ -118,18 +118,6 @@ def penalty_slopes(penalty: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> d
     return {"ok": True, "dS_dlogN": sn, "dS_dlogD": sd, "noise": noise, "n_points": len(by_n) + len(by_d)}
 
 
-def _boot_spearman(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> rules.Noise:
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
-            vals.append(sps.spearmanr(x[i], y[i]).statistic)
-    if len(x) < 4 or len(vals) < n_boot / 2:
-        return rules.Noise.unknown(f"no noise estimate: {len(x)} points")
-    return rules.Noise.bootstrap_ci(*np.nanpercentile(vals, [2.5, 97.5]), source=f"bootstrap over {len(x)} points")
-
-
 #: iso-loss multipliers: ours within this relative tolerance of the paper's x1.18 (N) and x1.66 (D_tot)
 ISO_TOL = 0.25
 #: the paper's per-language K-law fits reach R2 > 0.8: held-out groups must beat this
@@ -183,7 +171,7 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
         k, y = ok["K"].to_numpy(float), ok["relative_increase"].to_numpy(float)
         rho = float(sps.spearmanr(k, y).statistic) if np.ptp(y) > 0 else 0.0
         med = ok.groupby("K")["relative_increase"].median()
-        v = rules.rank_trend(claim, paper, rho, _boot_spearman(k, y), direction="increasing")
+        v = rules.rank_trend(claim, paper, rho, spearman_ci(k, y, unit="points", min_points=4), direction="increasing")
         v = rules.Verdict(v.claim, v.paper, v.ours + "; median " + ", ".join(f"K={int(a)}: {b:+.1%}" for a, b in med.items()),
                           v.status, v.rule, v.reason + "; against K = 1 runs of the same shape at equal target tokens", v.noise)
         out.append(judged(ch, "Fig. 4", preset, v))

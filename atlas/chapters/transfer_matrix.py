@@ -8,21 +8,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from atlas import bts, languages, paper_tables, rules, stats
-from atlas.chapters.verdicts import Verdict, judged, mean_ci, untestable
-
-
-def _boot_rho(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> rules.Noise:
-    """Percentile bootstrap 95 % CI of Spearman's rho over the (x, y) pairs."""
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
-            vals.append(sps.spearmanr(x[i], y[i]).statistic)
-    if len(vals) < n_boot / 2:
-        return rules.Noise.unknown("no noise estimate: too few distinct resamples")
-    lo, hi = np.nanpercentile(vals, [2.5, 97.5])
-    return rules.Noise.bootstrap_ci(lo, hi, source=f"bootstrap over {len(x)} cells")
+from atlas.chapters.verdicts import Verdict, judged, mean_ci, spearman_ci, untestable
 
 
 def _with(v: rules.Verdict, ours: str | None = None, reason: str = "") -> rules.Verdict:
@@ -64,7 +50,7 @@ def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.Da
     else:
         x, y = meas["ours"].to_numpy(float), meas["paper"].to_numpy(float)
         rho = float(sps.spearmanr(x, y).statistic)
-        v = rules.rank_trend(claim, "measured 9x9 block: ours increase with the paper's", rho, _boot_rho(x, y))
+        v = rules.rank_trend(claim, "measured 9x9 block: ours increase with the paper's", rho, spearman_ci(x, y, unit="cells"))
         out.append(judged(ch, src, preset, _with(v, f"{v.ours} (n = {len(meas)})",
                                                  "tiny models on Bible text vs 2B models on MADLAD-400")))
     # 3. es -> pt synergy vs en -> zh interference (App. C.2): an ordering of two single cells

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from atlas import rules
 from atlas.chapters import get, reproduced_chapters
@@ -56,6 +57,23 @@ def untestable(chapter: str, claim: str, source: str, paper: str, reason: str, p
 
 #: A deterministic computation (a formula, a configuration, a recomputed published number) has no noise.
 EXACT = rules.Noise.seed_sd(0.0, "exact: a deterministic computation, no sampling noise")
+
+
+def spearman_ci(x: np.ndarray, y: np.ndarray, *, unit: str, min_points: int = 0, n_boot: int = 2000,
+                seed: int = 0) -> rules.Noise:
+    """Percentile bootstrap 95 % CI of Spearman's rho over the (x, y) pairs (resamples without spread skipped);
+    unknown noise with fewer than ``min_points`` pairs or when over half the resamples are degenerate."""
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            vals.append(sps.spearmanr(x[i], y[i]).statistic)
+    if len(x) < min_points:
+        return rules.Noise.unknown(f"no noise estimate: {len(x)} points")
+    if len(vals) < n_boot / 2:
+        return rules.Noise.unknown("no noise estimate: too few distinct resamples")
+    return rules.Noise.bootstrap_ci(*np.nanpercentile(vals, [2.5, 97.5]), source=f"bootstrap over {len(x)} {unit}")
 
 
 def mean_ci(values, *, unit: str = "languages", n_boot: int = 2000, seed: int = 0, stat=np.mean) -> rules.Noise:
