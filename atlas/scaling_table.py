@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from atlas import languages
+from atlas import languages, noise
 from atlas import fit as F
 from atlas.laws import get_law
 from atlas.records import load_metrics, load_specs
@@ -269,6 +269,7 @@ def fit_rows(
     exclude_diverged: bool = True,
     require_trained: bool = True,
     decayed_only: bool = True,
+    seed_replicates: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the protocol's exclusions; return ``(rows, report)`` where the report counts each exclusion.
 
@@ -276,7 +277,9 @@ def fit_rows(
     (``decayed_only``: a scaling law's data point is a decayed model -- cooldown branches and each run's last
     evaluation; ``False`` keeps the stable-phase checkpoints, the old behaviour, as an ablation); other
     evaluation sets; diverged runs; evaluations before any token of the target was seen (``D = 0``: the laws
-    need ``D > 0``) or targets outside the mixture (``require_trained``); non-finite or non-positive losses.
+    need ``D > 0``) or targets outside the mixture (``require_trained``); non-finite or non-positive losses;
+    seed replicates (runs ``<id>-seed<n>``: the noise floor of :mod:`atlas.noise`, not extra data points)
+    unless ``seed_replicates``.
     """
     keep = np.ones(len(table), bool)
     report = []
@@ -292,6 +295,8 @@ def fit_rows(
     elif "decayed" in table:  # the ablation: one row per step, the main run's (cooldown branches dropped)
         drop(table["decayed"].to_numpy(bool) & (table["step"].to_numpy() < table.groupby(
             ["experiment", "run_id"])["step"].transform("max").to_numpy()), "cooldown branch (ablation: main run only)")
+    if not seed_replicates:
+        drop(noise.is_replicate(table["run_id"]), "seed replicate (the noise floor, not a data point)")
     if eval_set is not None:
         drop(table["eval_set"].to_numpy() != eval_set, f"eval_set != {eval_set!r}")
     if exclude_diverged and "status" in table:

@@ -1,0 +1,127 @@
+"""Seed noise: how much a loss, or any number derived from runs, moves when only the training seed changes.
+
+A grid replicates a few runs with other seeds (run id ``<id>-seed<n>``, :class:`atlas.grid.RunOverrides`).
+The replicates are not extra data points: a fit uses the *primary* run of each replicated group (the one
+without a suffix, trained with the preset's seed). The replicates give the noise floor in two ways:
+
+* :func:`final_loss_spread` -- the s.d. over seeds of each decayed point's loss (nats/token);
+* :func:`seed_spread` -- the s.d. over seeds of a *derived* number (an R², a tax, an exponent): the number is
+  recomputed on :func:`seed_variants` of the table, where every replicated group's primary run is replaced by
+  its seed-``n`` replicate (renamed to the primary's run id, so downstream code sees the same runs).
+
+With one replicated shape per experiment, the s.d. measures the seed noise of that one run's contribution; a
+caller comparing two quantities that both carry seed noise combines them (:func:`atlas.rules.diff_sd`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+_SEED_SUFFIX = re.compile(r"-seed(\d+)$")
+_IS_REPLICATE = re.compile(r"-seed\d+$")
+
+
+def replicate_key(run_id: str) -> str:
+    """The primary run id of a replicate (``mono-eng-s2-seed1`` -> ``mono-eng-s2``); others unchanged."""
+    return _SEED_SUFFIX.sub("", str(run_id))
+
+
+def is_replicate(run_ids: pd.Series) -> np.ndarray:
+    """True for the rows of seed replicates (run ids ending in ``-seed<n>``)."""
+    return run_ids.astype(str).str.contains(_IS_REPLICATE).to_numpy(bool)
+
+
+def replicate_seeds(table: pd.DataFrame) -> list[int]:
+    """The replicate seeds present in ``table`` (from the run ids' suffixes), sorted."""
+    found = table["run_id"].astype(str).str.extract(_SEED_SUFFIX, expand=False).dropna()
+    return sorted({int(s) for s in found})
+
+
+def primary_only(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the seed replicates' rows (what a fit uses)."""
+    return table[~is_replicate(table["run_id"])].reset_index(drop=True)
+
+
+def seed_variants(table: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """One table per seed: the primary runs as they are (key: the primary seed) and, for every replicate seed
+    ``n``, the table whose replicated primaries are replaced by their seed-``n`` runs.
+
+    A group lacking seed ``n`` (an unfinished replicate) keeps its primary in that variant. Keys are the
+    training seeds (the ``seed`` column of the runs). Empty when ``table`` has no replicates.
+    """
+    seeds = replicate_seeds(table)
+    if not seeds:
+        return {}
+    rep = is_replicate(table["run_id"])
+    base = table[~rep]
+    keys = (table["experiment"].astype(str) + "/" + table["run_id"].map(replicate_key)).to_numpy()
+    primary_seed = base.loc[base["run_id"].isin(table.loc[rep, "run_id"].map(replicate_key)), "seed"]
+    out = {int(primary_seed.iloc[0]) if len(primary_seed) else 0: base.reset_index(drop=True)}
+    for s in seeds:
+        mine = rep & table["run_id"].astype(str).str.endswith(f"-seed{s}").to_numpy(bool)
+        swap = set(keys[mine])
+        keep = ~rep & ~np.isin(keys, list(swap))
+        sub = table[mine].assign(run_id=table.loc[mine, "run_id"].map(replicate_key))
+        out[s] = pd.concat([table[keep], sub], ignore_index=True)
+    return out
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """A derived number on every seed variant: ``values[seed]``, their mean and s.d. (ddof 1)."""
+
+    values: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(np.isfinite(list(self.values.values())).sum()) if self.values else 0
+
+    @property
+    def mean(self) -> float:
+        v = [x for x in self.values.values() if np.isfinite(x)]
+        return float(np.mean(v)) if v else float("nan")
+
+    @property
+    def sd(self) -> float:
+        """The s.d. over seeds (NaN with fewer than 2 finite values)."""
+        v = [x for x in self.values.values() if np.isfinite(x)]
+        return float(np.std(v, ddof=1)) if len(v) >= 2 else float("nan")
+
+    def describe(self, unit: str = "") -> str:
+        vals = ", ".join(f"{x:.3g}" for x in self.values.values())
+        return f"s.d. {self.sd:.3g}{unit} over {self.n} seeds ({vals})"
+
+
+def seed_spread(table: pd.DataFrame, derive: Callable[[pd.DataFrame], float]) -> SeedSpread:
+    """``derive`` (table -> one number) on every :func:`seed_variants` table; an exception or a non-number
+    counts as NaN for that seed (a fit that fails on one seed is part of the noise, not a crash)."""
+    values: dict[int, float] = {}
+    for seed, variant in seed_variants(table).items():
+        try:
+            values[seed] = float(derive(variant))
+        except (ValueError, ArithmeticError, KeyError, IndexError):
+            values[seed] = float("nan")
+    return SeedSpread(values)
+
+
+def final_loss_spread(rows: pd.DataFrame, loss: str = "loss") -> pd.DataFrame:
+    """Per replicated group and decayed point (rows as :func:`atlas.scaling_table.fit_rows` returns them,
+    seed replicates included): the number of seeds, the mean and s.d. of ``loss`` (nats/token) at each ``D``.
+
+    Columns: ``experiment, run_id`` (the primary), ``eval_lang, shape, D, n_seeds, mean, sd``.
+    """
+    cols = ["experiment", "run_id", "eval_lang", "shape", "D", "n_seeds", "mean", "sd"]
+    if not len(rows) or not is_replicate(rows["run_id"]).any():
+        return pd.DataFrame(columns=cols)
+    t = rows.assign(group=rows["run_id"].map(replicate_key))
+    replicated = set(t.loc[is_replicate(t["run_id"]), "group"])
+    t = t[t["group"].isin(replicated)]
+    out = (t.groupby(["experiment", "group", "eval_lang", "shape", "D"])[loss]
+           .agg(n_seeds="count", mean="mean", sd=lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else np.nan)
+           .reset_index().rename(columns={"group": "run_id"}))
+    return out[cols]
