@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Hashable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -97,6 +97,9 @@ class SeedSpread:
         return f"s.d. {self.sd:.3g}{unit} over {self.n} seeds ({vals})"
 
 
+_FAILED = (ValueError, ArithmeticError, KeyError, IndexError)
+
+
 def seed_spread(table: pd.DataFrame, derive: Callable[[pd.DataFrame], float]) -> SeedSpread:
     """``derive`` (table -> one number) on every :func:`seed_variants` table; an exception or a non-number
     counts as NaN for that seed (a fit that fails on one seed is part of the noise, not a crash)."""
@@ -104,9 +107,23 @@ def seed_spread(table: pd.DataFrame, derive: Callable[[pd.DataFrame], float]) ->
     for seed, variant in seed_variants(table).items():
         try:
             values[seed] = float(derive(variant))
-        except (ValueError, ArithmeticError, KeyError, IndexError):
+        except _FAILED:
             values[seed] = float("nan")
     return SeedSpread(values)
+
+
+def seed_spreads(table: pd.DataFrame, derive: Callable[[pd.DataFrame], Mapping[Hashable, float]]
+                 ) -> dict[Hashable, SeedSpread]:
+    """Like :func:`seed_spread` for a ``derive`` that returns several numbers (key -> value, e.g. one tax per
+    language) from one pass over the variants; a key missing on some seed counts as NaN there."""
+    per_seed: dict[int, Mapping[Hashable, float]] = {}
+    for seed, variant in seed_variants(table).items():
+        try:
+            per_seed[seed] = derive(variant)
+        except _FAILED:
+            per_seed[seed] = {}
+    keys = list(dict.fromkeys(k for m in per_seed.values() for k in m))
+    return {k: SeedSpread({s: float(m.get(k, np.nan)) for s, m in per_seed.items()}) for k in keys}
 
 
 def final_loss_spread(rows: pd.DataFrame, loss: str = "loss") -> pd.DataFrame:

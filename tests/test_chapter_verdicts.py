@@ -144,6 +144,21 @@ def test_compute_tax_sign_both_sides():
     assert C03.chapter03_verdicts("t", tie, pd.DataFrame())[0].status == "inconclusive"
 
 
+def test_compute_tax_under_seed_noise_judges_the_smallest_tax_and_the_en_ordering():
+    from atlas.noise import SeedSpread
+    tax = pd.DataFrame({"eval_lang": ["eng", "cmn"], "median_ratio": [1.5, 1.2]})
+    quiet = {"eng": SeedSpread({0: 1.50, 1: 1.51, 2: 1.49})}  # s.d. 0.01: both taxes clear 1, EN clearly largest
+    v = C03.chapter03_verdicts("t", tax, pd.DataFrame(), tax_noise=quiet)
+    assert [x.status for x in v[:2]] == ["reproduced", "reproduced"] and "seed" in v[0].reason
+    noisy = {"eng": SeedSpread({0: 1.5, 1: 1.3, 2: 1.7})}  # s.d. 0.2: cmn's 1.2 is within the noise of 1
+    v = C03.chapter03_verdicts("t", tax, pd.DataFrame(), tax_noise=noisy)
+    assert [x.status for x in v[:2]] == ["inconclusive", "inconclusive"]
+    flipped = tax.assign(median_ratio=[1.2, 1.5])
+    assert C03.chapter03_verdicts("t", flipped, pd.DataFrame(), tax_noise=quiet)[1].status == "not reproduced"
+    # without replicates the EN ordering cannot be judged
+    assert C03.chapter03_verdicts("t", tax, pd.DataFrame())[1].status == "not testable"
+
+
 def _klaw_fits(phi: list[float], flags: str = "") -> pd.DataFrame:
     rows = [{"eval_lang": l, "status": "ok", "r2": 0.9, "E": 1.0, "A": 1.0, "alpha": 0.3, "B": 1.0, "beta": 0.3,
              "phi": p, "psi": -0.04, "flags": ""} for l, p in zip(LANGS, phi)]

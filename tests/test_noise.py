@@ -71,3 +71,10 @@ def test_spread_is_the_sd_of_the_seed_shifts(shifts):
     t = _table(offsets=dict(enumerate(shifts)))
     spread = noise.seed_spread(t, lambda v: v.loc[v["run_id"] == "mono-eng-s2", "loss"].iloc[0])
     assert spread.sd == pytest.approx(np.std(shifts, ddof=1), abs=1e-9)
+
+
+def test_seed_spreads_gives_one_spread_per_key():
+    t = _table()
+    out = noise.seed_spreads(t, lambda v: v.groupby("run_id")["loss"].mean().to_dict())
+    assert set(out) == {"mono-eng-s1", "mono-eng-s2"}
+    assert out["mono-eng-s1"].sd == pytest.approx(0.0) and out["mono-eng-s2"].sd == pytest.approx(0.1)

@@ -10,13 +10,21 @@ import pandas as pd
 
 from atlas import fit as F
 from atlas import languages as L
-from atlas import rules
+from atlas import noise, rules
 from atlas.chapters.verdicts import Verdict, flags_of, judged, mean_ci, untestable
 from atlas.planning import optimal
+from atlas.scaling_table import fit_rows
+
+def one_language_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's points: the ``monolingual`` experiment's runs (one recipe), or, in a preset without that
+    experiment, every from-scratch K = 1 run."""
+    own = rows[rows["experiment"] == "monolingual"]
+    return own if len(own) else rows[(rows["K"] == 1) & (rows["base_tokens"].fillna(0) == 0)]
+
 
 def monolingual_fits(rows: pd.DataFrame, laws: Sequence[str] = ("csl", "dcsl", "atlas-dt"), **fit_kw: Any) -> pd.DataFrame:
-    """One fit per (law, vocabulary, language) on the from-scratch K = 1 runs; failed fits kept."""
-    mono = rows[(rows["K"] == 1) & (rows["base_tokens"].fillna(0) == 0)]
+    """One fit per (law, vocabulary, language) on :func:`one_language_rows`; failed fits kept."""
+    mono = one_language_rows(rows)
     parts = []
     for law in laws:
         t = F.fit_groups(law, mono, by=["vocab", "eval_lang"], **fit_kw)
@@ -36,17 +44,29 @@ def fitted_frontiers(fits: pd.DataFrame, C: np.ndarray) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["C", "N", "D", "loss", "vocab", "eval_lang"])
 
 
+def _frontier_points(table: pd.DataFrame) -> pd.DataFrame:
+    """The points a measured frontier is drawn through: decayed models of primary runs (no seed replicates)."""
+    t = noise.primary_only(table)
+    return t[t["decayed"].to_numpy(bool)] if "decayed" in t else t
+
+
 def vocabulary_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> pd.DataFrame:
     """Compute a multilingual vocabulary costs over a monolingual one to reach the same loss, per language.
 
     Uses the vocabulary-insensitive ``loss_u`` (comparable across tokenizers; no law is fitted, so its sign
-    does not matter) on the measured frontiers of from-scratch K = 1 runs. One row per language: the median
+    does not matter) on the measured frontiers of from-scratch K = 1 runs (decayed points of primary runs; only
+    the ``monolingual`` experiment's runs when it trained both vocabularies for the language, so that one
+    training recipe is on both sides). One row per language: the median
     ratio ``C_multi / C_mono`` over the loss levels both frontiers reach (NaN + reason otherwise).
     """
-    t = table[(table["eval_set"] == eval_set) & (table["D"] > 0) & (table["K"] == 1)
-              & (table["base_tokens"].fillna(0) == 0) & np.isfinite(table[loss])]
+    t = _frontier_points(table)
+    t = t[(t["eval_set"] == eval_set) & (t["D"] > 0) & (t["K"] == 1) & (t["base_tokens"].fillna(0) == 0)
+          & np.isfinite(t[loss])]
     out = []
     for lang, g in t.groupby("eval_lang"):
+        own = g[g["experiment"] == "monolingual"]
+        if own["vocab"].nunique() == 2:  # one recipe on both sides when the study trained both vocabularies
+            g = own
         fr = {v: optimal.empirical_frontier(gg, loss=loss) for v, gg in g.groupby("vocab")}
         if "mono" not in fr or "multi" not in fr:
             out.append({"eval_lang": lang, "median_ratio": np.nan, "n_levels": 0,
@@ -63,7 +83,7 @@ def repetition_r2(rows: pd.DataFrame, laws: Sequence[str] = ("csl", "dcsl", "atl
 
     This is where a saturation term should matter: the held-out points are the most repeated ones.
     """
-    mono = rows[(rows["K"] == 1) & (rows["base_tokens"].fillna(0) == 0)]
+    mono = one_language_rows(rows)
     out = []
     for (vocab, lang), g in mono.groupby(["vocab", "eval_lang"]):
         if not np.any(g["D"].to_numpy(float) > g["U"].to_numpy(float)):
@@ -79,8 +99,9 @@ def repetition_r2(rows: pd.DataFrame, laws: Sequence[str] = ("csl", "dcsl", "atl
 def unimax_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
     """The Unimax frontier against the one-language frontier (same multilingual vocabulary, so cross-entropy is
     comparable): per language, the median ratio ``C_unimax / C_mono`` to reach the same loss (NaN + reason)."""
-    t = table[(table["eval_set"] == eval_set) & (table["vocab"] == "multi") & (table["D"] > 0)
-              & (table["base_tokens"].fillna(0) == 0) & np.isfinite(table[loss])]
+    t = _frontier_points(table)
+    t = t[(t["eval_set"] == eval_set) & (t["vocab"] == "multi") & (t["D"] > 0)
+          & (t["base_tokens"].fillna(0) == 0) & np.isfinite(t[loss])]
     uni = t[t["experiment"] == "unimax"]
     mono = t[(t["K"] == 1) & (t["experiment"] != "unimax")]
     out = []
@@ -97,6 +118,66 @@ def unimax_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.Dat
     return pd.DataFrame(out, columns=["eval_lang", "median_ratio", "n_levels", "reason"])
 
 
+def decay_gain(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
+    """What the cooldown buys: per budget (optimiser steps), the decayed model's loss minus the stable-phase
+    checkpoint's at the same tokens, over the primary one-language runs (nats/token; negative = decay helps)."""
+    t = noise.primary_only(table)
+    t = t[(t["eval_set"] == eval_set) & (t["D"] > 0) & (t["K"] == 1) & (t["base_tokens"].fillna(0) == 0)]
+    key = ["run_id", "eval_lang", "D"]
+    both = (t[t["decayed"]].groupby(key)[loss].first().rename("decayed").to_frame()
+            .join(t[~t["decayed"]].groupby(key)[loss].first().rename("stable"), how="inner").reset_index())
+    both["steps"] = (both["D"] / t["tokens"].div(t["step"].where(t["step"] > 0)).median()).round().astype(int)
+    both["gain"] = both["decayed"] - both["stable"]
+    return (both.groupby("steps")["gain"].agg(runs="count", mean="mean", sd="std", min="min", max="max")
+            .reset_index())
+
+
+def seed_floor(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
+    """The noise floor of the decayed points: per replicated run and D, the mean and s.d. over seeds of
+    ``loss`` (nats/token) on ``eval_set``."""
+    rows, _ = fit_rows(table, eval_set=eval_set, loss=loss, seed_replicates=True)
+    return noise.final_loss_spread(rows, loss)
+
+
+def tax_seed_noise(table: pd.DataFrame, eval_set: str) -> dict[str, noise.SeedSpread]:
+    """Per language, the vocabulary tax on every seed variant of the runs (languages without replicates have
+    s.d. 0: only the replicated run changes between variants)."""
+    return noise.seed_spreads(table, lambda v: vocabulary_tax(v, eval_set).set_index("eval_lang")[
+        "median_ratio"].dropna().to_dict())
+
+
+def exponent_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[tuple[str, str], noise.SeedSpread]:
+    """Per replicated (vocabulary, language), the CSL frontier exponent beta / (alpha + beta) on every seed
+    variant (only the groups with a replicated run are refitted)."""
+    rep = table[noise.is_replicate(table["run_id"]) & (table["D"] > 0)]
+    groups = set(zip(rep["vocab"], rep["eval_lang"]))
+
+    def derive(variant: pd.DataFrame) -> dict[tuple[str, str], float]:
+        rows, _ = fit_rows(variant, eval_set=eval_set)
+        rows = rows[[(v, l) in groups for v, l in zip(rows["vocab"], rows["eval_lang"])]]
+        ex = frontier_exponents(monolingual_fits(rows, laws=("csl",), **fit_kw))
+        return {(r.vocab, r.eval_lang): float(r.a) for r in ex.itertuples()}
+
+    return noise.seed_spreads(table, derive)
+
+
+def seed_noise_table(tax_noise: dict[str, noise.SeedSpread],
+                     exponent_noise: dict[tuple[str, str], noise.SeedSpread]) -> pd.DataFrame:
+    """The derived numbers the chapter compares with the paper, with their s.d. over seeds."""
+    out = [{"quantity": f"vocabulary tax C_multi / C_mono ({L.get(k).code})", "mean": s.mean, "seed s.d.": s.sd,
+            "seeds": s.n} for k, s in tax_noise.items() if s.sd > 0]
+    out += [{"quantity": f"frontier exponent of N_opt in C ({L.get(l).code}, {v} vocabulary)", "mean": s.mean,
+             "seed s.d.": s.sd, "seeds": s.n} for (v, l), s in exponent_noise.items()]
+    return pd.DataFrame(out, columns=["quantity", "mean", "seed s.d.", "seeds"])
+
+
+def _largest_sd(spreads) -> tuple[float, str]:
+    """The largest finite seed s.d. among ``spreads`` and where it comes from (NaN, "" when none)."""
+    best = max(((s.sd, k) for k, s in (spreads or {}).items() if np.isfinite(s.sd) and s.sd > 0),
+               default=(float("nan"), ""), key=lambda x: x[0])
+    return best
+
+
 def frontier_exponents(fits: pd.DataFrame) -> pd.DataFrame:
     """The compute-optimal frontier's exponent N_opt ~ C^(beta / (alpha + beta)) of every successful CSL fit."""
     ok = fits[(fits["law"] == "csl") & (fits["status"] == "ok")] if len(fits) else pd.DataFrame()
@@ -110,35 +191,71 @@ def frontier_exponents(fits: pd.DataFrame) -> pd.DataFrame:
 PARALLEL_TOL = 0.1
 
 
-def _tax_verdict(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: str, paper: str, what: str,
-                 missing: str) -> Verdict:
-    """A compute tax > 1: the sign rule on the mean tax - 1 over languages (bootstrap over languages)."""
+def _seed_noise(spreads, what: str) -> tuple[rules.Noise | None, float]:
+    """Seed noise of one tax (or exponent) per language, from the replicated language's spread: taken for every
+    language and widened by sqrt(2) (the replicates sit on one side of a two-sided comparison). None when no
+    replicate exists."""
+    sd, where = _largest_sd(spreads)
+    if not np.isfinite(sd):
+        return None, float("nan")
+    lang = where[-1] if isinstance(where, tuple) else where
+    n = spreads[where].n
+    return rules.Noise.seed_sd(sd * np.sqrt(2), f"{what}: s.d. over {n} seeds of {L.get(lang).code}'s, x sqrt 2, "
+                               "taken for every language"), sd * np.sqrt(2)
+
+
+def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: str, paper: str, what: str,
+                  missing: str, seed_noise: dict | None = None, largest_for: str | None = None) -> list[Verdict]:
+    """A compute tax > 1 in every language: the sign rule on the smallest tax - 1 under seed noise (or on the
+    mean tax - 1 bootstrapped over languages when no replicate exists); with ``largest_for``, the ordering
+    rule on that language's tax against the largest other one."""
     finite = tax.dropna(subset=["median_ratio"]) if len(tax) else tax
     finite = finite[finite["median_ratio"] > 0] if len(finite) else finite
     if len(finite) == 0:
-        return untestable(ch, claim, source, paper, missing, preset, ours=f"no language with {what}")
+        return [untestable(ch, claim, source, paper, missing, preset, ours=f"no language with {what}")]
     r = finite["median_ratio"].to_numpy(float)
-    v = rules.sign(claim, paper, float(r.mean() - 1), mean_ci(r - 1, unit="languages"), expected="positive",
-                   name="mean tax - 1")
-    ours = v.ours + "; median C ratio: " + ", ".join(
-        f"{L.get(k).code} x{x:.2f}" for k, x in zip(finite["eval_lang"], finite["median_ratio"]))
-    return judged(ch, source, preset, rules.Verdict(v.claim, v.paper, ours, v.status, v.rule, v.reason, v.noise))
+    per_lang = ", ".join(f"{L.get(k).code} x{x:.2f}" for k, x in zip(finite["eval_lang"], finite["median_ratio"]))
+    noise_one, sd_one = _seed_noise(seed_noise, "tax")
+    if noise_one is not None:
+        v = rules.sign(claim, paper, float(r.min() - 1), noise_one, expected="positive", name="smallest tax - 1")
+    else:
+        v = rules.sign(claim, paper, float(r.mean() - 1), mean_ci(r - 1, unit="languages"), expected="positive",
+                       name="mean tax - 1")
+    out = [judged(ch, source, preset, rules.Verdict(v.claim, v.paper, v.ours + "; median C ratio: " + per_lang,
+                                                     v.status, v.rule, v.reason, v.noise))]
+    by_lang = dict(zip(finite["eval_lang"], r))
+    others = {k: x for k, x in by_lang.items() if k != largest_for}
+    if largest_for is not None:
+        claim2, paper2 = f"The tax is largest for {L.get(largest_for).code}", "largest for EN (Fig. 1)"
+        if largest_for not in by_lang or not others or noise_one is None:
+            out.append(untestable(ch, claim2, source, paper2, f"needs the {L.get(largest_for).code} tax, another "
+                                  "language's and seed replicates", preset, ours=per_lang or "not measured"))
+        else:
+            top = max(others, key=others.get)
+            diff_noise = rules.Noise.seed_sd(rules.diff_sd(sd_one, sd_one), noise_one.source + "; two taxes")
+            out.append(judged(ch, source, preset, rules.ordering(
+                claim2, paper2, by_lang[largest_for], others[top], diff_noise,
+                names=(f"{L.get(largest_for).code} tax", f"{L.get(top).code} tax (largest other)"))))
+    return out
 
 
 def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame, fits: pd.DataFrame | None = None,
-                       uni: pd.DataFrame | None = None) -> list[Verdict]:
-    """Vocabulary tax and Unimax tax (sign), saturating laws on repeated data (ordering), parallel frontiers
-    (value of the exponents' spread), each by a rule of :mod:`atlas.rules`."""
+                       uni: pd.DataFrame | None = None, tax_noise: dict | None = None,
+                       exponent_noise: dict | None = None) -> list[Verdict]:
+    """Vocabulary tax and Unimax tax (sign; EN largest: ordering), saturating laws on repeated data (ordering),
+    parallel frontiers (value of the exponents' spread), each by a rule of :mod:`atlas.rules`; seed noise from
+    :func:`tax_seed_noise` / :func:`exponent_seed_noise` where replicates exist."""
     ch = "03_monolingual_scaling"
-    out = [_tax_verdict(ch, preset, tax, "A multilingual vocabulary adds a compute tax (C_multi / C_mono > 1)",
+    out = _tax_verdicts(ch, preset, tax, "A multilingual vocabulary adds a compute tax (C_multi / C_mono > 1)",
                         "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
                         "both vocabularies on a shared loss range",
-                        "needs monolingual runs with both a monolingual and a multilingual vocabulary")]
-    out.append(_tax_verdict(ch, preset, uni if uni is not None else pd.DataFrame(),
-                            "Unimax training adds a compute tax over one-language training (C_unimax / C_mono > 1)",
-                            "Fig. 1 (Unimax frontier)", "the Unimax frontier lies above the monolingual one",
-                            "Unimax and one-language runs on a shared loss range",
-                            "needs Unimax runs and one-language runs of the same vocabulary reaching common losses"))
+                        "needs monolingual runs with both a monolingual and a multilingual vocabulary",
+                        seed_noise=tax_noise, largest_for="eng")
+    out += _tax_verdicts(ch, preset, uni if uni is not None else pd.DataFrame(),
+                         "Unimax training adds a compute tax over one-language training (C_unimax / C_mono > 1)",
+                         "Fig. 1 (Unimax frontier)", "the Unimax frontier lies above the monolingual one",
+                         "Unimax and one-language runs on a shared loss range",
+                         "needs Unimax runs and one-language runs of the same vocabulary reaching common losses")
     claim = "Saturating laws (DCSL, ATLAS) extrapolate repeated data better than CSL"
     paper = "HI, SW bend upward; ATLAS/DCSL beat CSL out of sample (R2(N) 0.78/0.88 vs 0.68)"
     ok = rep[rep["status"] == "ok"] if len(rep) else rep
@@ -165,8 +282,11 @@ def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame, fits: 
     else:
         voc, g = max(groups, key=lambda x: len(x[1]))
         spread = float(g["a"].max() - g["a"].min())
+        noise_a, sd_a = _seed_noise({k: v for k, v in (exponent_noise or {}).items() if k[0] == voc}, "exponent")
         v = rules.value(claim, paper, spread, 0.0, PARALLEL_TOL,
-                        rules.Noise.unknown("no noise estimate: one fit per language, no bootstrap of the exponents"),
+                        rules.Noise.seed_sd(rules.diff_sd(sd_a, sd_a), noise_a.source + "; spread of two exponents")
+                        if noise_a is not None else
+                        rules.Noise.unknown("no noise estimate: no seed replicate of this vocabulary's runs"),
                         name=f"spread of the exponent of N_opt in C over {len(g)} languages ({voc} vocabulary)",
                         flags=flags_of(g["flags"]))
         out.append(judged(ch, "Fig. 1", preset, v))
