@@ -55,7 +55,8 @@ RULES: dict[str, str] = {
         f"Noise is either a seed s.d. of the judged quantity, widened to {K_NOISE:g} s.d., or a percentile "
         "bootstrap CI of the judged quantity, used as it is; the verdict states which. For an ordering the "
         "noise is that of the difference (independent s.d.s add in quadrature). Without a noise estimate "
-        "no claim is reproduced (except an existence, whose location's CI is optional)."
+        "no claim is reproduced (except an existence, whose location's CI is optional). When a quantity has both "
+        "(a seed s.d. and a bootstrap CI over languages, say), the wider band is read."
     ),
     "flags": (
         "A number resting on a fit flagged at_bound (a parameter on its bound) or not_identified (near-best "
@@ -162,6 +163,15 @@ class Noise:
         if self.kind == "ci":
             return f"{self.level:.0%} {self.source} CI [{fmt(self.lo)}, {fmt(self.hi)}]"
         return self.source or "no noise estimate"
+
+
+def wider(*noises: Noise, k: float = K_NOISE) -> Noise:
+    """The noise with the widest band among ``noises`` (unknown noises ignored unless every one is unknown):
+    when a quantity has two estimates of its uncertainty, the rules read the more cautious one."""
+    if not noises:
+        raise RuleError("wider() needs at least one noise")
+    known = [n for n in noises if n.kind != "none"]
+    return max(known, key=lambda n: n.halfwidth(k)) if known else noises[0]
 
 
 @dataclass(frozen=True)

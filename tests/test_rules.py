@@ -273,3 +273,11 @@ def test_rules_module_is_science_layer():
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not [m for m in imported if m.startswith("atlas")], imported
+
+
+def test_wider_reads_the_more_cautious_noise():
+    sd, ci, none = R.Noise.seed_sd(0.1), R.Noise.bootstrap_ci(-0.05, 0.05), R.Noise.unknown("x")
+    assert R.wider(sd, ci) is sd and R.wider(ci, R.Noise.seed_sd(0.01)) is ci
+    assert R.wider(none, ci) is ci and R.wider(none) is none
+    with pytest.raises(R.RuleError):
+        R.wider()

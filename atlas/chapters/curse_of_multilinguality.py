@@ -10,11 +10,11 @@ import pandas as pd
 from scipy import interpolate
 from scipy import stats as sps
 
-from atlas import fit as F, rules
+from atlas import fit as F, languages as L, noise, rules
 from atlas.chapters.verdicts import Verdict, flags_of, judged, mean_ci, spearman_ci, untestable
 from atlas.paper_tables import curse_of_multilinguality
 from atlas.planning import isoloss
-from atlas.scaling_table import setting_rows
+from atlas.scaling_table import fit_rows, parse_mixture_id, setting_rows
 
 def klaw_fits(rows: pd.DataFrame, **fit_kw: Any) -> pd.DataFrame:
     """The K-law per language and jointly (all languages pooled), on the capacity runs; failures kept."""
@@ -24,6 +24,34 @@ def klaw_fits(rows: pd.DataFrame, **fit_kw: Any) -> pd.DataFrame:
     per = F.fit_groups("klaw", cap, by="eval_lang", **fit_kw)
     joint = F.fit_groups("klaw", cap.assign(pooled="joint"), by="pooled", **fit_kw).rename(columns={"pooled": "eval_lang"})
     return pd.concat([per, joint], ignore_index=True)
+
+
+def design_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The capacity design as trained: one row per mixture (its K, co-language set, languages and shapes)."""
+    cap = setting_rows(rows, "capacity")
+    if cap.empty:
+        return pd.DataFrame(columns=["K", "set", "mixture", "targets", "shapes", "runs"])
+    g = cap.groupby("mixture_id")
+    out = pd.DataFrame({
+        "K": g["K"].first().astype(int),
+        "set": g["replicate"].first(),
+        "mixture": [", ".join(sorted(L.get(c).code for c in parse_mixture_id(m))) for m in g.groups],
+        "targets": g["eval_lang"].apply(lambda x: ", ".join(sorted(L.get(c).code for c in set(x)))),
+        "shapes": g["shape"].apply(lambda x: ", ".join(sorted(set(x)))),
+        "runs": g["run_id"].nunique(),
+    }).reset_index(drop=True)
+    return out.sort_values(["K", "set", "mixture"]).reset_index(drop=True)
+
+
+def klaw_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[str, noise.SeedSpread]:
+    """phi, psi and R2 of the joint K-law on every seed variant of the runs (:func:`atlas.noise.seed_variants`)."""
+    def derive(variant: pd.DataFrame) -> dict[str, float]:
+        rows, _ = fit_rows(variant, eval_set=eval_set)
+        fits = klaw_fits(rows, **fit_kw)
+        j = fits[(fits["eval_lang"] == "joint") & (fits["status"] == "ok")] if len(fits) else fits
+        return {k: float(j[k].iloc[0]) for k in ("phi", "psi", "r2")} if len(j) else {}
+
+    return noise.seed_spreads(table, derive)
 
 
 def isoloss_table(params: dict[str, float] | None, ratios: Sequence[float] = (2, 4, 8, 16)) -> pd.DataFrame:
@@ -113,9 +141,9 @@ def penalty_slopes(penalty: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> d
         except Exception:
             continue
         boots.append(bn - bd)
-    noise = (rules.Noise.bootstrap_ci(*np.percentile(boots, [2.5, 97.5]), source=f"bootstrap over {len(ok)} points")
-             if len(boots) >= n_boot / 2 else rules.Noise.unknown("no noise estimate: too few bootstrap splines fitted"))
-    return {"ok": True, "dS_dlogN": sn, "dS_dlogD": sd, "noise": noise, "n_points": len(by_n) + len(by_d)}
+    band = (rules.Noise.bootstrap_ci(*np.percentile(boots, [2.5, 97.5]), source=f"bootstrap over {len(ok)} points")
+            if len(boots) >= n_boot / 2 else rules.Noise.unknown("no noise estimate: too few bootstrap splines fitted"))
+    return {"ok": True, "dS_dlogN": sn, "dS_dlogD": sd, "noise": band, "n_points": len(by_n) + len(by_d)}
 
 
 #: iso-loss multipliers: ours within this relative tolerance of the paper's x1.18 (N) and x1.66 (D_tot)
@@ -125,8 +153,10 @@ HELDOUT_R2 = 0.8
 
 
 def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
-                       heldout: pd.DataFrame | None = None, slopes: dict[str, Any] | None = None) -> list[Verdict]:
-    """The chapter's verdicts: phi and psi (sign rule; noise: bootstrap over the per-language fits), the penalty's
+                       heldout: pd.DataFrame | None = None, slopes: dict[str, Any] | None = None,
+                       seed_noise: dict[str, noise.SeedSpread] | None = None) -> list[Verdict]:
+    """The chapter's verdicts: phi and psi (sign rule; noise: the wider of a bootstrap over the per-language fits
+    and the s.d. over seeds of the joint fit, :func:`klaw_seed_noise`), the penalty's
     trend in K (rank trend), the iso-loss multipliers (value rule), Fig. 4's slopes (ordering), held-out
     languages and K (ordering against R2 0.8). Flags of the fits involved bar "reproduced"."""
     ch, src = "07_curse_of_multilinguality", "Sec. 5, Eq. 7"
@@ -148,8 +178,11 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
         for name, claim, paper, expected, pv in (
                 ("phi", "phi > 0: more languages cost model capacity", "phi = 0.11", "positive", 0.11),
                 ("psi", "psi slightly negative: a little positive transfer in the data term", "psi = -0.04", "negative", -0.04)):
-            noise = mean_ci(per[name] if len(per) else [], unit="per-language fits")
-            v = rules.sign(claim, paper, float(j[name]), noise, expected=expected, name=f"{name} (joint fit, R2 {j['r2']:.2f})",
+            spread = (seed_noise or {}).get(name)
+            noise_ = mean_ci(per[name] if len(per) else [], unit="per-language fits")
+            if spread is not None and np.isfinite(spread.sd):
+                noise_ = rules.wider(noise_, rules.Noise.seed_sd(spread.sd, f"{spread.n} seeds of the joint fit"))
+            v = rules.sign(claim, paper, float(j[name]), noise_, expected=expected, name=f"{name} (joint fit, R2 {j['r2']:.2f})",
                            paper_value=pv, flags=flags)
             out.append(judged(ch, src, preset, v))
         mults = []
@@ -199,8 +232,8 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
             out.append(untestable(ch, claim, "Sec. 5 (our test)", paper,
                                   f"no held-out group could be scored: {why}", preset))
             continue
-        noise = mean_ci(sc["r2"].astype(float) - HELDOUT_R2, unit=f"held-out {what}")  # CI of mean R2 - 0.8
-        v = rules.ordering(claim, paper, float(sc["r2"].mean()), HELDOUT_R2, noise,
+        r2_noise = mean_ci(sc["r2"].astype(float) - HELDOUT_R2, unit=f"held-out {what}")  # CI of mean R2 - 0.8
+        v = rules.ordering(claim, paper, float(sc["r2"].mean()), HELDOUT_R2, r2_noise,
                            names=(f"mean held-out R2 over {len(sc)} {what}", "R2"), flags=flags_of(sc["flags"]))
         out.append(judged(ch, "Sec. 5 (our test)", preset, v))
     return out
