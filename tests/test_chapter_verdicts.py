@@ -98,6 +98,20 @@ def test_table1_transfer_terms_are_judged_against_plus_d_other():
     assert atlas_fits.cell_verdict("t", "multi", "ATLAS (full)", "R2(M)", table1_r2(), few).status == "inconclusive"
 
 
+def test_table1_cells_read_the_wider_of_language_bootstrap_and_seed_noise():
+    long = _long({("multi", "atlas"): [0.8, 0.82, 0.79, 0.81], ("multi", "atlas-other"): [0.6, 0.61, 0.59, 0.6]},
+                 metric="R2(M)")
+    calm = {0: long, 1: long.assign(r2=long["r2"] + 0.001 * (long["law"] == "atlas"))}
+    assert atlas_fits.cell_verdict("t", "multi", "ATLAS (full)", "R2(M)", table1_r2(), long, calm).status == "reproduced"
+    # one seed swaps eng's full-ATLAS R2 to -0.6: the mean gain moves by 0.35, far more than its language spread
+    swing = long.copy()
+    swing.loc[(swing["law"] == "atlas") & (swing["eval_lang"] == "eng"), "r2"] = -0.6
+    v = atlas_fits.cell_verdict("t", "multi", "ATLAS (full)", "R2(M)", table1_r2(), long, {0: long, 1: swing})
+    assert v.status != "reproduced" and "seeds" in v.reason
+    spread = atlas_fits.seed_spread_table({0: long, 1: swing})
+    assert list(spread["law"]) == ["atlas"] and spread["seed s.d."].iloc[0] > 0.2
+
+
 def test_table1_paper_ties_use_the_value_rule():
     # the paper: full 0.98 = +D_other 0.98 on R2
     same = _long({("multi", "atlas"): [0.9, 0.91, 0.92, 0.9], ("multi", "atlas-other"): [0.9, 0.91, 0.92, 0.9]})

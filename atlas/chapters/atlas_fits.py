@@ -8,11 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from atlas import fit as F, rules
+from atlas import fit as F, noise, rules
 from atlas.chapters.scaling import TABLE1_LAWS, paper_languages
 from atlas.chapters.verdicts import Verdict, fit_mark, flags_of, judged, mean_ci, untestable
 from atlas.paper_tables import table1_r2
-from atlas.scaling_table import heldout_by_language, setting_rows, summarise_r2
+from atlas.scaling_table import fit_rows, heldout_by_language, setting_rows, summarise_r2
 
 def table1(rows: pd.DataFrame, *, languages: dict[str, list[str]] | None = None, splits: Sequence[str] | None = None,
            progress: bool = False, **fit_kw: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -39,6 +39,50 @@ def table1(rows: pd.DataFrame, *, languages: dict[str, list[str]] | None = None,
     if not longs:
         return pd.DataFrame(), pd.DataFrame()
     return pd.concat(longs, ignore_index=True), pd.concat(wides, ignore_index=True)
+
+
+def seed_spread_table(seed_longs: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Per Table 1 cell (setting, law, metric): our mean R2 on each seed variant and its s.d. over seeds
+    (cells no replicate moves are left out)."""
+    if len(seed_longs) < 2:
+        return pd.DataFrame(columns=["setting", "law", "metric", "mean", "seed s.d.", "seeds"])
+    means = pd.concat([lg.assign(seed=s).pipe(lambda x: x[np.isfinite(x["r2"].astype(float))])
+                       .groupby(["setting", "law", "metric", "seed"])["r2"].mean() for s, lg in seed_longs.items()])
+    g = means.groupby(["setting", "law", "metric"])
+    out = pd.DataFrame({"mean": g.mean(), "seed s.d.": g.std(ddof=1), "seeds": g.count()}).reset_index()
+    return out[(out["seeds"] >= 2) & (out["seed s.d."] > 0)].reset_index(drop=True)
+
+
+def table1_seed_longs(table: pd.DataFrame, long: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[int, pd.DataFrame]:
+    """Table 1's long table on every seed variant of the runs (:func:`atlas.noise.seed_variants`).
+
+    Only the (setting, language) cells a replicated run can move are refitted -- the languages trained in a
+    replicated run, in the settings its vocabulary belongs to; every other row is ``long``'s. Keys are seeds;
+    the primary seed maps to ``long`` itself. Empty without replicates.
+    """
+    variants = noise.seed_variants(table)
+    if not variants or not len(long):
+        return {}
+    rep = table[noise.is_replicate(table["run_id"]) & (table["eval_set"] == eval_set) & (table["D"] > 0)]
+    out: dict[int, pd.DataFrame] = {}
+    for seed, variant in variants.items():
+        if seed == min(variants):  # the primary runs: the table already fitted
+            out[seed] = long
+            continue
+        rows, _ = fit_rows(variant, eval_set=eval_set)
+        affected = {}
+        for setting in TABLE1_LAWS:
+            langs = set(setting_rows(rep, setting)["eval_lang"]) & set(long.loc[long["setting"] == setting, "eval_lang"])
+            if langs:
+                affected[setting] = sorted(langs)
+        if not affected:
+            out[seed] = long
+            continue
+        fresh, _ = table1(rows, languages=affected, **fit_kw)
+        fresh = fresh[[lang in affected.get(st, []) for st, lang in zip(fresh["setting"], fresh["eval_lang"])]]
+        keep = [lang not in affected.get(st, []) for st, lang in zip(long["setting"], long["eval_lang"])]
+        out[seed] = pd.concat([long[keep], fresh], ignore_index=True)
+    return out
 
 
 def compare_table1(wide: pd.DataFrame) -> pd.DataFrame:
@@ -112,12 +156,13 @@ def _cell(long: pd.DataFrame, setting: str, law: str, metric: str) -> pd.DataFra
 
 
 def cell_verdict(preset: str, setting: str, label: str, metric: str, paper: pd.DataFrame,
-                 long: pd.DataFrame) -> Verdict:
+                 long: pd.DataFrame, seed_longs: dict[int, pd.DataFrame] | None = None) -> Verdict:
     """The verdict of one Table 1 cell (``setting`` x ``label`` x ``metric``), by the paper's own comparison.
 
     ``paper``: :func:`atlas.paper_tables.table1_r2`; ``long``: the long table of :func:`table1` (per language,
     with each fit's ``flags``). The noise is a bootstrap over languages of the mean (paired) difference, or
-    unknown with fewer than 3 languages; flags of any fit the cell rests on bar "reproduced". A cell no
+    unknown with fewer than 3 languages; with ``seed_longs`` (:func:`table1_seed_longs`), the wider of that and
+    the s.d. over seeds of the same statistic; flags of any fit the cell rests on bar "reproduced". A cell no
     language could score is "not testable" when the data cannot carry it (no held-out point, fewer points than
     parameters), and "not reproduced" when fits failed.
     """
@@ -151,10 +196,12 @@ def cell_verdict(preset: str, setting: str, label: str, metric: str, paper: pd.D
                               preset, ours="no scored language")
         return _failed(ch, src, preset, claim, paper_txt, reasons)
     flags = flags_of(pd.concat(scored)["flags"] if "flags" in pd.concat(scored) else [])
+    seed_sd = _seed_sd([_cell_statistic(lg, setting, laws[label], laws[ref] if ref else None, metric)
+                        for lg in (seed_longs or {}).values()])
     if ref is None:
         vals = scored[0]["r2"].astype(float)
-        noise = mean_ci(vals, unit="languages")
-        v = rules.value(claim, paper_txt, float(vals.mean()), p_a, VALUE_TOL, noise,
+        noise_ = _with_seeds(mean_ci(vals, unit="languages"), seed_sd, len(seed_longs or {}))
+        v = rules.value(claim, paper_txt, float(vals.mean()), p_a, VALUE_TOL, noise_,
                         name=f"{label} (mean over {len(vals)} languages)", flags=flags)
         return judged(ch, src, preset, v)
     pa = scored[0].set_index("eval_lang")["r2"].astype(float)
@@ -163,16 +210,43 @@ def cell_verdict(preset: str, setting: str, label: str, metric: str, paper: pd.D
     if len(both) == 0:
         return _failed(ch, src, preset, claim, paper_txt, "the two laws were scored on no common language")
     d = (pa[both] - pb[both])
-    noise = mean_ci(d, unit="languages (paired difference)")
+    noise_ = _with_seeds(mean_ci(d, unit="languages (paired difference)"), seed_sd, len(seed_longs or {}))
     ma, mb = float(pa[both].mean()), float(pb[both].mean())
     if abs(gap) < TIE:  # the paper's own tie: the claim is equality of the two laws
-        v = rules.value(claim, paper_txt, ma - mb, gap, TIE, noise,
+        v = rules.value(claim, paper_txt, ma - mb, gap, TIE, noise_,
                         name=f"{label} - {ref} (mean over {len(both)} languages)", flags=flags)
     elif gap > 0:
-        v = rules.ordering(claim, paper_txt, ma, mb, noise, names=(label, ref), paper_gap=gap, flags=flags)
+        v = rules.ordering(claim, paper_txt, ma, mb, noise_, names=(label, ref), paper_gap=gap, flags=flags)
     else:
-        v = rules.ordering(claim, paper_txt, mb, ma, noise, names=(ref, label), paper_gap=-gap, flags=flags)
+        v = rules.ordering(claim, paper_txt, mb, ma, noise_, names=(ref, label), paper_gap=-gap, flags=flags)
     return judged(ch, src, preset, v)
+
+
+def _cell_statistic(long: pd.DataFrame, setting: str, law: str, ref: str | None, metric: str) -> float:
+    """What a cell's verdict judges: the mean R2 over languages (a baseline) or the mean paired difference
+    ``law - ref`` over the languages both scored."""
+    def scored(name: str) -> pd.Series:
+        c = long[(long["setting"] == setting) & (long["law"] == name) & (long["metric"] == metric)]
+        r = c.set_index("eval_lang")["r2"].astype(float)
+        return r[np.isfinite(r)]
+    a = scored(law)
+    if ref is None:
+        return float(a.mean()) if len(a) else float("nan")
+    b = scored(ref)
+    both = a.index.intersection(b.index)
+    return float((a[both] - b[both]).mean()) if len(both) else float("nan")
+
+
+def _seed_sd(values: Sequence[float]) -> float:
+    v = [x for x in values if np.isfinite(x)]
+    return float(np.std(v, ddof=1)) if len(v) >= 2 else float("nan")
+
+
+def _with_seeds(base: rules.Noise, seed_sd: float, n_seeds: int) -> rules.Noise:
+    """The cell's noise: the wider of the bootstrap over languages and the s.d. over seeds (when measured)."""
+    if not np.isfinite(seed_sd):
+        return base
+    return rules.wider(base, rules.Noise.seed_sd(seed_sd, f"{n_seeds} seeds of the replicated runs"))
 
 
 def _failed(ch: str, src: str, preset: str, claim: str, paper_txt: str, reasons: str) -> Verdict:
@@ -181,7 +255,8 @@ def _failed(ch: str, src: str, preset: str, claim: str, paper_txt: str, reasons:
                    f"the cell could not be scored: {reasons}", preset, "ordering")
 
 
-def chapter06_verdicts(preset: str, long: pd.DataFrame, c1: pd.DataFrame | None = None) -> list[Verdict]:
+def chapter06_verdicts(preset: str, long: pd.DataFrame, c1: pd.DataFrame | None = None,
+                       seed_longs: dict[int, pd.DataFrame] | None = None) -> list[Verdict]:
     """One verdict per Table 1 cell the paper reports (setting x law x split), then Table C.1's exponents."""
     paper = table1_r2()
     out = []
@@ -189,7 +264,7 @@ def chapter06_verdicts(preset: str, long: pd.DataFrame, c1: pd.DataFrame | None 
         for col, metric in METRIC_COLS.items():
             if pd.isna(p[col]):
                 continue
-            out.append(cell_verdict(preset, p["setting"], p["law"], metric, paper, long))
+            out.append(cell_verdict(preset, p["setting"], p["law"], metric, paper, long, seed_longs))
     out += table_c1_verdicts(preset, c1 if c1 is not None else pd.DataFrame())
     return out
 
