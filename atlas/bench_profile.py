@@ -21,7 +21,8 @@ changing what runs: RMSNorm modules (pre/post forward hooks), RoPE (``apply_rope
 (``clip_grad_norm_`` and torch's own ``Optimizer.step`` / ``zero_grad`` labels). An op inside a labelled
 region belongs to it whatever it is (the output projection's matmuls count as "output projection + CE").
 A backward op belongs to the region of the forward op that created its autograd node (matched by the
-autograd sequence number), so "RMSNorm" is the norms' forward *and* backward. Other ops go by name:
+autograd sequence number), so "RMSNorm" is the norms' forward *and* backward; so is attention (every op
+inside SDPA's forward or backward kernel, its buffers' zero-fills included). Other ops go by name:
 GEMMs, SDPA attention (forward and backward), copies / views / allocation, elementwise; time outside any op
 (Python, the autograd engine, the profiler's own bookkeeping) is "framework".
 
@@ -33,6 +34,12 @@ speed-up over itself (``1 / gemm share``), over HF (HF's step / our GEMM time) a
 All shares and bounds come from the profiled steps, whose ``ours`` and ``hf`` steps alternate (so a load
 that comes and goes hits both alike); the unprofiled times give the MFU, the profiler's overhead and the
 unprofiled ratio to HF (as ``bench train``, which remains the reference for speed).
+
+Load. On a machine busy with other work, absolute milliseconds are inflated, and with several intra-op
+threads worse: every parallel op waits for its slowest thread, so a descheduled thread stretches small ops
+far more than large ones and the shares drift (measured here: RMSNorm 20% of HF's step with 2 threads at
+load average 5, 6% with ``--threads 1``). Profile with one thread there (``--threads 1``), all threads on a
+quiet machine.
 """
 
 from __future__ import annotations
@@ -87,13 +94,17 @@ ELEMENTWISE_OPS = {
 }
 
 
+def _is_attention(name: str) -> bool:
+    return "scaled_dot_product" in name or "flash_attention" in name or "efficient_attention" in name
+
+
 def _category_by_name(name: str) -> str:
     """The category of an op outside any labelled region, from its name alone."""
     if not name.startswith("aten::"):
         return "framework"  # atlas::step, autograd wrappers and nodes, AccumulateGrad ...
     if name in MATMUL_OPS:
         return "matmul"
-    if "scaled_dot_product" in name or "flash_attention" in name or "efficient_attention" in name:
+    if _is_attention(name):
         return "attention"
     op = name[len("aten::"):]
     if op in MEMORY_OPS:
@@ -267,18 +278,23 @@ def attribute(events: Any, step: str = STEP) -> dict[str, Any]:
             if evt.sequence_nr not in creator or start >= creator[evt.sequence_nr][0]:
                 creator[evt.sequence_nr] = (start, evt)
 
-    def forward_region(evt: Any) -> str | None:
-        return next((r for r in map(label_of, _ancestors(evt)) if r), None)
-
-    def region(chain: list[Any]) -> str | None:
+    def forward_region(chain: Iterator[Any]) -> str | None:
         for e in chain:
-            r = label_of(e)
+            r = label_of(e) or ("attention" if _is_attention(e.name) else None)
             if r:
                 return r
-            if e.name.startswith(EVALUATE):  # a backward op: the region of its forward op
-                fwd = creator.get(e.sequence_nr)
-                return forward_region(fwd[1]) if fwd else None
         return None
+
+    def region(chain: list[Any]) -> str | None:
+        """The labelled region (or attention kernel) an op is in, directly or through its forward op."""
+        for i, e in enumerate(chain):
+            if e.name.startswith(EVALUATE):  # a backward op: the region of its forward op
+                r = forward_region(iter(chain[:i]))
+                if r:
+                    return r
+                fwd = creator.get(e.sequence_nr)
+                return forward_region(_ancestors(fwd[1])) if fwd else None
+        return forward_region(iter(chain))
 
     step_ids = {id(evt): i for i, (evt, _) in enumerate(e for e in in_step if e[0].name == step)}
     n = len(step_ids)
@@ -431,6 +447,8 @@ def format_profile(r: dict[str, Any]) -> str:
     for k, v in r["notes"].items():
         lines.append(f"  note: {k}: {v}")
     if r.get("loadavg_1min") is not None and r["loadavg_1min"] > r["threads"] + 0.5:
+        hint = ("; with several threads a descheduled thread stalls every parallel op, which distorts the shares "
+                "too: rerun with --threads 1" if r["threads"] > 1 else "")
         lines.append(f"  LOADED MACHINE: 1-min load average {r['loadavg_1min']:.1f} on {r['threads']} threads -- "
-                     f"absolute ms are inflated; the shares and ratios are the figures to read")
+                     f"absolute ms are inflated; the shares and ratios are the figures to read{hint}")
     return "\n".join(lines)
