@@ -27,7 +27,7 @@ help:
 	@echo "make test                       run the test suite (smoke preset)"
 	@echo "make runs PRESET=cpu [EXPERIMENT=monolingual]   (re)generate run records, resumably"
 	@echo "make status PRESET=cpu          which runs of a preset are finished"
-	@echo "make bench                      trainer throughput vs HF Llama, and MFU"
+	@echo "make bench                      trainer throughput vs HF Llama, MFU, and where the step time goes"
 	@echo "make clean                      remove the built book and caches (never runs/)"
 
 # The book needs only the base install (no torch): it goes in with uv, which installs it in ~5 s instead of
@@ -70,6 +70,8 @@ status: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m atlas bench train --out .cache/bench/train.json
 	@echo "wrote .cache/bench/train.json"
+	$(PY) -m atlas bench profile --json .cache/bench/profile.json
+	@echo "wrote .cache/bench/profile.json"
 	$(PY) -m atlas bench fit
 
 clean:

@@ -23,6 +23,9 @@ absolute tokens/s and MFU mean little and only the interleaved ratios do.
 Steps return the loss tensor; the host reads it once per round (``float``), not once per step. On a CPU this
 makes no measurable difference (there is no device queue to drain); on an accelerator it lets steps overlap.
 Finally the benchmark checks that two short runs of the best variant with the same seed give identical losses.
+
+Where the time of a step goes (per-op profile of ``ours_eager`` and ``hf_llama`` on the same workload, and
+the ceiling the GEMMs set): :mod:`atlas.bench_profile` (``python -m atlas bench profile``).
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def _ours(shape: Shape, vocab: int, seq_len: int, batch: torch.Tensor, v: Varian
         opt.zero_grad(set_to_none=True)
         return loss.detach()
 
+    step.model = model  # type: ignore[attr-defined]  # for atlas.bench_profile's labels
     return step
 
 
@@ -130,6 +134,7 @@ def _hf(shape: Shape, vocab: int, seq_len: int, batch: torch.Tensor, seed: int =
         opt.zero_grad(set_to_none=True)
         return out.loss.detach()
 
+    step.model = model  # type: ignore[attr-defined]
     return step
 
 
@@ -168,6 +173,18 @@ def _pick_shape(cfg: dict[str, Any], preset: str, shape_name: str | None) -> Sha
     if shape_name not in names:
         raise ValueError(f"unknown shape {shape_name!r} for preset {preset!r}; allowed: {', '.join(names)}")
     return shapes[names.index(shape_name)]
+
+
+def workload(preset: str, shape_name: str | None, seed: int = 0) -> tuple[Shape, int, int, int, torch.Tensor]:
+    """The benchmark's shape, vocabulary, sequence length, batch size and (fixed, random) token batch."""
+    from atlas.presets import load_preset
+
+    cfg = load_preset(preset)
+    shape = _pick_shape(cfg, preset, shape_name)
+    vocab = int(cfg["tokenizer"]["vocab_size"])
+    seq_len, batch_size = int(cfg["model"]["seq_len"]), int(cfg["train"]["batch_size"])
+    batch = torch.randint(0, vocab, (batch_size, seq_len + 1), generator=torch.Generator().manual_seed(seed))
+    return shape, vocab, seq_len, batch_size, batch
 
 
 def _build(shape: Shape, vocab: int, seq_len: int, batch: torch.Tensor, wanted: list[Variant], hf: bool,
@@ -213,15 +230,9 @@ def bench_train(
     ``precision``: ``fp32``, ``bf16`` (autocast) or ``both``. ``peak_n``: size of the peak matmul.
     Returns a JSON-able dict (see the module doc).
     """
-    from atlas.presets import load_preset
-
     if steps < 1 or repeats < 1:
         raise ValueError(f"steps and repeats must be >= 1, got {steps}, {repeats}")
-    cfg = load_preset(preset)
-    shape = _pick_shape(cfg, preset, shape_name)
-    vocab = int(cfg["tokenizer"]["vocab_size"])
-    seq_len, batch_size = int(cfg["model"]["seq_len"]), int(cfg["train"]["batch_size"])
-    batch = torch.randint(0, vocab, (batch_size, seq_len + 1), generator=torch.Generator().manual_seed(seed))
+    shape, vocab, seq_len, batch_size, batch = workload(preset, shape_name, seed)
     tokens_per_step = batch_size * seq_len
     wanted = variants(compile, precision)
 

@@ -4,7 +4,9 @@
   materialising the (tokens x vocabulary) logits: the output projection, softmax and gradients are computed
   chunk by chunk in one pass (the "fused linear cross-entropy" trick). On a CPU, where the softmax of a
   4096-token x 4096-piece logit matrix costs more than the whole transformer, this is the largest speed-up
-  of the trainer; it is exact (same value and gradients as ``F.cross_entropy(F.linear(h, w), y)``).
+  of the trainer; it is exact (same value and gradients as ``F.cross_entropy(F.linear(h, w), y)``). Under
+  CPU autocast its matmuls run in the autocast dtype and its softmax in float32, as autocast would run
+  ``F.cross_entropy(F.linear(h, w).float(), y)``.
 * :func:`unigram_normalised_loss` -- the vocabulary-insensitive loss of Tao et al. (2024), used by the
   paper for every evaluation:
 
@@ -19,11 +21,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 DEFAULT_CHUNK = 1024  # tokens per chunk: 1024 x 4096 float32 logits = 16 MiB, cache friendly
+_AUTOCAST_ELIGIBLE = {torch.float32, torch.bfloat16, torch.float16}
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -31,11 +36,26 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
-                need_grad: bool) -> torch.Tensor:
-        n = hidden.shape[0]
+                need_grad: bool, amp: torch.dtype | None = None) -> torch.Tensor:
+        """``amp``: the (CPU) autocast dtype the matmuls run in; None: the inputs' own dtype, no casts."""
+        n, out_dtype = hidden.shape[0], hidden.dtype if amp is None else torch.float32
         total = torch.zeros((), dtype=torch.float64, device=hidden.device)
         grad_h = torch.empty_like(hidden) if need_grad else None
         grad_w = torch.zeros_like(weight) if need_grad else None
+        with torch.autocast("cpu", enabled=False) if amp is not None else contextlib.nullcontext():
+            if amp is not None:  # cast once (autocast would cast the weight at every chunk's matmul)
+                hidden, weight = hidden.to(amp), weight.to(amp)
+            _LinearCrossEntropy._chunks(hidden, weight, targets, chunk, total, grad_h, grad_w, amp is not None)
+        if need_grad:
+            ctx.save_for_backward(grad_h, grad_w)
+        return (total / n).to(out_dtype)
+
+    @staticmethod
+    def _chunks(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int,
+                total: torch.Tensor, grad_h: torch.Tensor | None, grad_w: torch.Tensor | None, cast: bool) -> None:
+        """Accumulate the summed loss into ``total`` and the gradients into ``grad_h``, ``grad_w`` in place."""
+        n = hidden.shape[0]
+        need_grad = grad_h is not None
         for start in range(0, n, chunk):
             h, y = hidden[start : start + chunk], targets[start : start + chunk]
             logits = h @ weight.t()
@@ -51,30 +71,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 probs[torch.arange(len(y), device=y.device), y] -= 1.0 / n
                 g = probs.to(weight.dtype)
                 grad_h[start : start + chunk] = g @ weight
-                grad_w.addmm_(g.t(), h)
-        if need_grad:
-            ctx.save_for_backward(grad_h, grad_w)
-        return (total / n).to(hidden.dtype)
+                if cast:  # the chunk's product in the autocast dtype, summed over chunks in float32
+                    grad_w += g.t() @ h
+                else:
+                    grad_w.addmm_(g.t(), h)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         grad_h, grad_w = ctx.saved_tensors
-        return grad_h * grad_out, grad_w * grad_out, None, None, None
+        return grad_h * grad_out, grad_w * grad_out, None, None, None, None
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
     """Mean cross-entropy (nats/token) of logits ``hidden @ weight.T`` against ``targets``.
 
-    ``hidden``: (tokens, d); ``weight``: (vocabulary, d); ``targets``: (tokens,) int64. Uses the chunked
-    fused kernel on CPU in full precision, and the plain ``F.cross_entropy`` path under autocast / on
-    accelerators (where memory, not the softmax, is the bottleneck and mixed precision is wanted).
+    ``hidden``: (tokens, d); ``weight``: (vocabulary, d); ``targets``: (tokens,) int64. On CPU the chunked
+    fused kernel: in the inputs' precision, or under CPU autocast (``torch.autocast("cpu", bfloat16)``) with
+    its matmuls in the autocast dtype and the softmax in float32. Elsewhere (accelerators, where memory, not
+    the softmax, is the bottleneck and autocast does the casting) and for mixed dtypes without autocast, the
+    plain ``F.cross_entropy(F.linear(h, w).float(), y)``.
     """
     hidden = hidden.reshape(-1, hidden.shape[-1])
     targets = targets.reshape(-1)
-    if hidden.device.type != "cpu" or torch.is_autocast_enabled() or hidden.dtype != weight.dtype:
+    if hidden.device.type != "cpu":
+        return F.cross_entropy(F.linear(hidden, weight).float(), targets)
+    amp = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+    if amp is not None and not {hidden.dtype, weight.dtype} <= _AUTOCAST_ELIGIBLE:
+        amp = None  # autocast leaves float64 alone
+    if amp is None and hidden.dtype != weight.dtype:
         return F.cross_entropy(F.linear(hidden, weight).float(), targets)
     need_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
-    return _LinearCrossEntropy.apply(hidden, weight, targets, int(chunk), need_grad)
+    return _LinearCrossEntropy.apply(hidden, weight, targets, int(chunk), need_grad, amp)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

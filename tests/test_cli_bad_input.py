@@ -92,6 +92,10 @@ def runs_csv(tmp_path: Path) -> Path:
     (["plan", "languages", "--from-k", "2.5", "--to-k", "4"], "--from-k must be a whole number of languages, got 2.5"),
     (["plan", "optimal", "--compute=-1e20", "--fit", "{fit}"], "--compute must be a positive number of FLOPs, got -1e+20"),
     (["grid", "run", "--preset", "smoke", "--shard", "0/2"], "bad shard 0/2; use i/n with 1 <= i <= n"),
+    (["bench", "profile", "--preset", "smoke", "--shape", "nope"], "unknown shape 'nope' for preset 'smoke'; allowed: xs, s"),
+    (["bench", "profile", "--preset", "smoke", "--steps", "0"], "steps and rounds must be >= 1"),
+    (["bench", "profile", "--preset", "nope"], "unknown preset 'nope'"),
+    (["bench", "profile", "--threads", "0"], "--threads must be >= 1, got 0"),
 ])
 def test_named_bad_inputs(argv, expected, tmp_path, capsys, curves, runs_csv):
     m6 = _matrix(6)

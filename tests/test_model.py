@@ -100,6 +100,39 @@ def test_fused_loss_matches_plain_cross_entropy_and_gradients():
         assert linear_cross_entropy(h, w, y).item() == pytest.approx(plain.item(), abs=1e-10)
 
 
+def test_fused_loss_under_cpu_bf16_autocast_stays_chunked_and_matches_the_plain_path():
+    """Under CPU autocast the loss is still the chunked kernel (no tokens x vocabulary logits), with its
+    matmuls in bfloat16 and its softmax in float32: value and gradients as autocast's plain path, within
+    bfloat16 tolerance, and both as close to the exact (float64) figures."""
+    torch.manual_seed(0)
+    h = torch.randn(600, 32, requires_grad=True)
+    w = (0.3 * torch.randn(300, 32)).requires_grad_()
+    y = torch.randint(0, 300, (600,))
+    grads = {}
+    for name in ("fused", "plain"):
+        h.grad = w.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = linear_cross_entropy(h, w, y, chunk=128) if name == "fused" else F.cross_entropy(F.linear(h, w).float(), y)
+        if name == "fused":
+            assert type(loss.grad_fn).__name__ == "_LinearCrossEntropyBackward"  # the chunked kernel ran
+        assert loss.dtype == torch.float32
+        loss.backward()
+        grads[name] = (loss.item(), h.grad.clone(), w.grad.clone())
+    hd, wd = h.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+    exact = F.cross_entropy(hd @ wd.t(), y)
+    exact.backward()
+    (lf, ghf, gwf), (lp, ghp, gwp) = grads["fused"], grads["plain"]
+    assert lf == pytest.approx(lp, rel=1e-4) and lf == pytest.approx(exact.item(), rel=1e-2)
+
+    def rel(a, b):
+        return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+    assert rel(ghf, ghp) < 1e-2 and rel(gwf, gwp) < 1e-2
+    assert rel(ghf, hd.grad) < 1e-2 and rel(gwf, wd.grad) < 1e-2
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # evaluation path
+        assert linear_cross_entropy(h, w, y).item() == pytest.approx(lp, rel=1e-4)
+
+
 def test_model_loss_equals_cross_entropy_of_logits():
     torch.manual_seed(0)
     model = Transformer({"name": "t", "layers": 1, "d_model": 16, "heads": 2, "kv": 8, "ffw": 32}, 40, 8)
