@@ -96,3 +96,40 @@ def chapter_verdicts(preset: str, paper: pd.DataFrame, ours: pd.DataFrame) -> li
                     name=f"share of our {len(ours)} shapes with ffw / d = 4 and heads x kv / d = 1")
     out.append(judged(ch, src, preset, v))
     return out
+
+
+#: Where the committed benchmark records of a preset live: ``runs/<preset>/bench/{train,profile}.json``
+#: (written by ``python -m atlas bench train|profile --preset P --json runs/P/bench/...``).
+BENCH_DIR = "bench"
+
+
+def bench_record(preset: str, name: str, root: Path | None = None) -> dict[str, Any] | None:
+    """The committed benchmark record ``runs/<preset>/bench/<name>.json`` (None when absent)."""
+    path = Path(root or runs_dir()) / preset / BENCH_DIR / f"{name}.json"
+    return records.read_json(path) if path.exists() else None
+
+
+def profile_table(profile: dict[str, Any]) -> pd.DataFrame:
+    """Per category of ops (:mod:`atlas.bench_profile`): ms per step and share of the step, ours beside HF."""
+    out = []
+    for key, label in profile["categories"].items():
+        row = {"ops": label}
+        for model, name in (("ours_eager", "ours"), ("hf_llama", "HF Llama")):
+            c = profile["models"].get(model, {}).get("categories", {}).get(key)
+            row[f"{name} ms"] = c["ms"] if c else float("nan")
+            row[f"{name} share"] = c["share"] if c else float("nan")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def profile_summary(profile: dict[str, Any]) -> dict[str, float]:
+    """The numbers the chapter's prose quotes from a profile record: step times, the matmul share and its
+    efficiency, the measured speed-up over HF and its bounds (all non-matmul time free; matmuls also at peak)."""
+    ours, hf = profile["models"]["ours_eager"], profile["models"].get("hf_llama", {})
+    return {"threads": profile["threads"], "ours_ms": ours["step_ms"], "hf_ms": hf.get("step_ms", float("nan")),
+            "matmul_share": ours["gemm"]["share"], "matmul_of_peak": ours["gemm"]["fraction_of_peak"],
+            "mfu": ours["mfu_6N"], "mfu_ceiling": ours["mfu_6N_ceiling"],
+            "speedup": profile.get("speedup_vs_hf", float("nan")),
+            "bound": profile.get("speedup_vs_hf_bound", float("nan")),
+            "bound_at_peak": profile.get("speedup_vs_hf_bound_at_peak", float("nan")),
+            "loadavg": profile.get("loadavg_1min", float("nan"))}
