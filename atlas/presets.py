@@ -165,17 +165,6 @@ def _load(name: str) -> Preset:
     return Preset.from_dict(cfg)
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """Return a deep copy of preset ``name``; raise :class:`PresetError` naming the allowed presets."""
-    return Preset.load(name).to_dict()
-
-
-def validate_preset_name(name: str) -> str:
-    """Check a preset name (cheap; used by notebooks' parameter validation)."""
-    Preset.load(name)
-    return name
-
-
 def resolve(preset: str | Preset) -> Preset:
     """``preset`` itself, or the shipped preset of that name: a name becomes a :class:`Preset` once, at the edge."""
     return preset if isinstance(preset, Preset) else Preset.load(preset)
