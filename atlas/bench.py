@@ -40,6 +40,7 @@ from typing import Any, Callable, ContextManager
 import torch
 
 from atlas.model import Shape, Transformer, flops_per_token, param_count
+from atlas.presets import Preset, resolve
 
 LOADED_SPREAD = 0.10  # (max - min) / median of per-round tokens/s above this: the machine is not quiet
 PEAK_N = 2048  # matmul peak: an n x n x n torch.mm (17 GFLOP)
@@ -164,25 +165,23 @@ def deterministic(shape: Shape, vocab: int, seq_len: int, batch: torch.Tensor, v
     return [float(a()) for _ in range(steps)] == [float(b()) for _ in range(steps)]
 
 
-def _pick_shape(cfg: dict[str, Any], preset: str, shape_name: str | None) -> Shape:
+def _pick_shape(preset: Preset, shape_name: str | None) -> Shape:
     """The preset's shape called ``shape_name``, or its largest."""
-    shapes = [Shape.from_dict(s) for s in cfg["model"]["shapes"]]
+    shapes = [Shape.from_dict(s) for s in preset.shapes]
     if shape_name is None:
         return max(shapes, key=lambda s: param_count(s, 1))
     names = [s.name for s in shapes]
     if shape_name not in names:
-        raise ValueError(f"unknown shape {shape_name!r} for preset {preset!r}; allowed: {', '.join(names)}")
+        raise ValueError(f"unknown shape {shape_name!r} for preset {preset.name!r}; allowed: {', '.join(names)}")
     return shapes[names.index(shape_name)]
 
 
-def workload(preset: str, shape_name: str | None, seed: int = 0) -> tuple[Shape, int, int, int, torch.Tensor]:
+def workload(preset: str | Preset, shape_name: str | None, seed: int = 0) -> tuple[Shape, int, int, int, torch.Tensor]:
     """The benchmark's shape, vocabulary, sequence length, batch size and (fixed, random) token batch."""
-    from atlas.presets import load_preset
-
-    cfg = load_preset(preset)
-    shape = _pick_shape(cfg, preset, shape_name)
-    vocab = int(cfg["tokenizer"]["vocab_size"])
-    seq_len, batch_size = int(cfg["model"]["seq_len"]), int(cfg["train"]["batch_size"])
+    preset = resolve(preset)
+    shape = _pick_shape(preset, shape_name)
+    vocab = preset.vocab_size("multi")
+    seq_len, batch_size = preset.seq_len, preset.batch_size
     batch = torch.randint(0, vocab, (batch_size, seq_len + 1), generator=torch.Generator().manual_seed(seed))
     return shape, vocab, seq_len, batch_size, batch
 
@@ -212,7 +211,7 @@ def _build(shape: Shape, vocab: int, seq_len: int, batch: torch.Tensor, wanted: 
 
 
 def bench_train(
-    preset: str = "cpu",
+    preset: str | Preset = "cpu",
     shape_name: str | None = None,
     *,
     steps: int = 4,
@@ -232,6 +231,7 @@ def bench_train(
     """
     if steps < 1 or repeats < 1:
         raise ValueError(f"steps and repeats must be >= 1, got {steps}, {repeats}")
+    preset = resolve(preset)
     shape, vocab, seq_len, batch_size, batch = workload(preset, shape_name, seed)
     tokens_per_step = batch_size * seq_len
     wanted = variants(compile, precision)
@@ -251,7 +251,7 @@ def bench_train(
     n = param_count(shape, vocab)
     fpt6, fpt_att = 6.0 * n, flops_per_token(shape, vocab, seq_len, attention=True)
     out: dict[str, Any] = {
-        "preset": preset, "shape": shape.as_dict(), "vocab_size": vocab, "seq_len": seq_len,
+        "preset": preset.name, "shape": shape.as_dict(), "vocab_size": vocab, "seq_len": seq_len,
         "batch_size": batch_size, "params": n, "params_hf": _hf_params(shape, vocab),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "steps": steps, "repeats": repeats,
         "matmul_peak_n": peak_n, "matmul_peak_flops": {d: statistics.median(p) for d, p in peaks.items()},

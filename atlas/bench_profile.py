@@ -54,6 +54,7 @@ import torch
 
 from atlas.bench import PEAK_N, Variant, _hf, _hf_params, _ours, _timed_round, matmul_peak, workload
 from atlas.model import param_count
+from atlas.presets import Preset, resolve
 
 #: Category key -> what a reader sees in the table.
 CATEGORIES = {
@@ -326,7 +327,7 @@ def attribute(events: Any, step: str = STEP) -> dict[str, Any]:
 
 
 def bench_profile(
-    preset: str = "cpu",
+    preset: str | Preset = "cpu",
     shape_name: str | None = None,
     *,
     steps: int = 3,
@@ -339,6 +340,7 @@ def bench_profile(
     """Per-category ms per step and share of the step, ours (eager float32) and HF Llama; see the module doc."""
     if steps < 1 or warmup < 0 or rounds < 1:
         raise ValueError(f"steps and rounds must be >= 1 and warmup >= 0, got {steps}, {rounds}, {warmup}")
+    preset = resolve(preset)
     shape, vocab, seq_len, batch_size, batch = workload(preset, shape_name, seed)
     tokens = batch_size * seq_len
     notes: dict[str, str] = {}
@@ -391,7 +393,7 @@ def bench_profile(
             "speedup_bound_self": prof_ms / gemm_ms if gemm_ms else float("nan"),
         }
     out: dict[str, Any] = {
-        "preset": preset, "shape": shape.as_dict(), "vocab_size": vocab, "seq_len": seq_len,
+        "preset": preset.name, "shape": shape.as_dict(), "vocab_size": vocab, "seq_len": seq_len,
         "batch_size": batch_size, "tokens_per_step": tokens, "params": n_params,
         "threads": torch.get_num_threads(), "torch": torch.__version__, "steps": steps, "warmup": warmup,
         "rounds": rounds, "matmul_peak_n": peak_n, "matmul_peak_flops": peak, "matmul_peaks": peaks,

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from atlas.chapters import CHAPTERS
 from atlas.paths import REPO_ROOT
-from atlas.presets import load_preset
+from atlas.presets import Preset
 
 
 #: The committed study the book shows when its runs are complete; otherwise the book falls back to smoke.
@@ -33,7 +33,7 @@ def resolve_preset(preset: str) -> str:
         return preset
     from atlas.grid import grid_status
 
-    status = grid_status(STUDY_PRESET)
+    status = grid_status(Preset.load(STUDY_PRESET))
     missing = status[status["status"] != "done"]
     if missing.empty:
         return STUDY_PRESET
@@ -203,7 +203,7 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    load_preset(preset)  # fail before any work on a bad preset
+    Preset.load(preset)  # fail before any work on a bad preset
     jobs = check_jobs(jobs)
     book_dir = Path(book_dir)
     book_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def stage_sources(staging: Path) -> Path:
 
 def build(preset: str, root: Path | None = None, jobs: int | None = None) -> Path:
     """Execute every chapter and build the HTML. ``root`` defaults to the repository (HTML in book/_build)."""
-    load_preset(preset)  # bad input fails before the sources are staged
+    Preset.load(preset)  # bad input fails before the sources are staged
     check_jobs(jobs)
     if root is None:
         root = REPO_ROOT

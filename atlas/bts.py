@@ -43,7 +43,7 @@ import pandas as pd
 from atlas import languages, records
 from atlas import paper_tables
 from atlas.corpus import RECORDED_EVAL_SETS as EVAL_SETS
-from atlas.presets import load_preset, validate_preset_name
+from atlas.presets import Preset
 
 LOSSES = ("loss", "loss_u")
 #: Default d_mono as a fraction of the monolingual baseline's token budget (see :func:`default_d_mono`).
@@ -169,7 +169,7 @@ def bts_from_curves(
 
 def validate_matrix_params(preset: str, eval_set: str = "bible", loss: str = "loss") -> None:
     """Check the parameters of :func:`matrix_from_runs` (and of the transfer chapter) before any work."""
-    validate_preset_name(preset)
+    Preset.load(preset)  # a bad name fails here, naming the allowed presets
     if eval_set not in EVAL_SETS:
         raise BTSInputError(f"unknown eval_set {eval_set!r}; allowed: {', '.join(EVAL_SETS)}")
     if loss not in LOSSES:
@@ -463,7 +463,7 @@ def _main_group(table: pd.DataFrame, preset: str, shape: str | None = None) -> t
     pairs = sub.drop_duplicates("run_id").groupby(["shape", "budget"]).size()
     best = pairs[pairs == pairs.max()]
     if len(best) > 1 and best.index.get_level_values("shape").nunique() > 1:
-        blocks = load_preset(preset).get("experiments", {}).get("bilingual") or {}
+        blocks = Preset.load(preset).experiments.get("bilingual") or {}
         blocks = blocks if isinstance(blocks, list) else [blocks]
         configured = {b.get("shape") for b in blocks if isinstance(b, dict)}
         keep = [i for i in best.index if i[0] in configured]

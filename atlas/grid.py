@@ -58,7 +58,7 @@ import pandas as pd
 from atlas import languages as L
 from atlas import records
 from atlas.paths import cache_dir, runs_dir
-from atlas.presets import PresetError, load_preset
+from atlas.presets import Preset
 from atlas.shapes import Shape, flops_per_token, param_count
 from atlas.train_config import cooldown_branches, eval_steps, spec_hash, train_settings
 
@@ -114,15 +114,6 @@ def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
     if not (n >= 1 and 1 <= i <= n):
         raise GridError(f"bad shard {i}/{n}; use i/n with 1 <= i <= n, e.g. 2/4")
     return int(i), int(n)
-
-
-def _as_cfg(preset: str | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(preset, dict):
-        for key in ("name", "languages", "data", "tokenizer", "model", "train"):
-            if key not in preset:
-                raise PresetError(f"preset dict lacks the section {key!r}")
-        return preset
-    return load_preset(preset)
 
 
 def _need(block: Mapping[str, Any], key: str, where: str) -> Any:
@@ -191,7 +182,7 @@ def _overrides(ctx: "_Ctx", b: Mapping[str, Any], where: str) -> RunOverrides:
                             f"cooldown fraction {cool['fraction']}; the main run decays like its branches")
         train["decay_fraction"] = cool["fraction"]  # the main run's own decay is the last decayed point
     try:
-        train_settings({"train": {**ctx.train, **train}})
+        train_settings({**ctx.train, **train})
     except ValueError as exc:
         raise GridError(f"experiments.{where}.train: {exc}") from None
     batch = b.get("batch_size")
@@ -215,7 +206,8 @@ def _seed_replicates(b: Mapping[str, Any], where: str) -> tuple[set[str], set[st
 
 @dataclass
 class _Ctx:
-    cfg: dict[str, Any]
+    preset: Preset
+    languages: list[str]  # the preset's languages, validated
     shapes: dict[str, dict[str, Any]]
     train: dict[str, Any]
 
@@ -226,29 +218,25 @@ class _Ctx:
 
     def langs(self, codes: Any, where: str, min_count: int = 1) -> list[str]:
         try:
-            out = _validate_langs(self.cfg, codes, min_count)
+            out = _validate_langs(self.preset, codes, min_count)
         except (TypeError, ValueError) as exc:
             raise GridError(f"experiments.{where}: {exc}") from None
-        missing = [c for c in out if c not in self.cfg["_langs"]]
+        missing = [c for c in out if c not in self.languages]
         if missing:
-            raise GridError(f"experiments.{where}: {missing} not among the preset's languages {self.cfg['_langs']}")
+            raise GridError(f"experiments.{where}: {missing} not among the preset's languages {self.languages}")
         return out
-
-    def vocab_size(self, kind: str) -> int:
-        tok = self.cfg.get("tokenizer", {})
-        return int(tok.get("mono_vocab_size" if kind == "mono" else "vocab_size", 64000))
 
     def spec(self, *, run_id: str, experiment: str, shape: dict[str, Any], kind: str, mixture: dict[str, float] | None,
              languages: list[str], tokens: int, eval_langs: list[str], sampling: dict[str, Any] | None = None,
              base_run: str | None = None, base_tokens: int | None = None, save_checkpoint: bool = False,
              run: "RunOverrides | None" = None) -> dict[str, Any]:
-        v = self.vocab_size(kind)
+        v = self.preset.vocab_size(kind)
         langs = sorted(languages)
         run = run or RunOverrides()
         spec = {
             "run_id": run_id,
             "experiment": experiment,
-            "preset": self.cfg["name"],
+            "preset": self.preset.name,
             "shape": dict(shape),
             "params": param_count(shape, v),
             "params_non_embedding": param_count(shape, v, embeddings=False),
@@ -258,9 +246,9 @@ class _Ctx:
             "sampling": {"kind": "fixed", "partition": "disjoint", **(sampling or {})},
             "eval_langs": list(dict.fromkeys(eval_langs)),
             "tokens": int(tokens),
-            "seq_len": int(self.cfg["model"]["seq_len"]),
-            "batch_size": int(run.batch_size or self.cfg["train"]["batch_size"]),
-            "seed": int(self.cfg["train"].get("seed", 0)) if run.seed is None else int(run.seed),
+            "seq_len": self.preset.seq_len,
+            "batch_size": int(run.batch_size or self.preset.batch_size),
+            "seed": int(self.preset.train.get("seed", 0)) if run.seed is None else int(run.seed),
             "train": {**copy.deepcopy(self.train), **copy.deepcopy(run.train)},
             "base_run": base_run,
             "base_tokens": base_tokens,
@@ -280,11 +268,11 @@ class _Ctx:
                          mixture={lang: 1.0}, languages=[lang], tokens=tokens, eval_langs=eval_langs or [lang], run=run)
 
 
-def _validate_langs(cfg: Mapping[str, Any], codes: Any, min_count: int = 1) -> list[str]:
+def _validate_langs(preset: Preset, codes: Any, min_count: int = 1) -> list[str]:
     """ISO 639-3 codes for the bundled corpus; for other corpora (the paper's MADLAD-400) the codes as given."""
     if isinstance(codes, str) or not isinstance(codes, (list, tuple)):
         raise GridError(f"languages must be a list of codes, got {codes!r}")
-    if cfg.get("corpus", "bundled") == "bundled":
+    if preset.corpus == "bundled":
         return L.validate_languages(list(codes), require_corpus=True, min_count=min_count)
     out = [str(c) for c in codes]
     if len(out) < min_count or len(set(out)) != len(out):
@@ -384,8 +372,8 @@ def _transfer_bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     jobs = [(shape, p) for p in pairs] + [(ctx.shape(n, f"{where}.scale_shapes"), p)
                                           for n in b.get("scale_shapes", []) for p in scale_pairs]
     for s, (x, y) in jobs:
-        tps = int(run.batch_size or ctx.cfg["train"]["batch_size"]) * int(ctx.cfg["model"]["seq_len"])
-        d_mono = math.ceil(per_param * param_count(s, ctx.vocab_size("multi")) / tps) * tps
+        tps = int(run.batch_size or ctx.preset.batch_size) * ctx.preset.seq_len
+        d_mono = math.ceil(per_param * param_count(s, ctx.preset.vocab_size("multi")) / tps) * tps
         picks = [run] + ([run.with_seed(v) for v in seeds] if s["name"] in seed_shapes and f"{x}-{y}" in seed_pairs else [])
         for r in picks:
             names = {}
@@ -575,7 +563,7 @@ def _unimax(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     where = "unimax"
     shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
     budgets = [_tokens(x, where) for x in _need(b, "base_tokens", where)]
-    langs = ctx.langs(b.get("languages", ctx.cfg["_langs"]), f"{where}.languages", min_count=2)
+    langs = ctx.langs(b.get("languages", ctx.languages), f"{where}.languages", min_count=2)
     evals = ctx.langs(b.get("eval_languages", langs), f"{where}.eval_languages")
     max_epochs = float(b.get("max_epochs", 4.0))
     if max_epochs <= 0:
@@ -620,10 +608,9 @@ def _finetune(ctx: _Ctx, b: dict[str, Any], bases: dict[str, dict[str, Any]]) ->
 
 @dataclass
 class Plan:
-    """The ordered runs of a selection (dependencies first) and the full preset's runs by key."""
+    """The ordered runs of a selection (dependencies first) of ``preset``."""
 
-    preset: str
-    cfg: dict[str, Any]
+    preset: Preset
     selection: list[str]
     runs: list[dict[str, Any]]
 
@@ -647,40 +634,38 @@ def _check_cooldown(spec: Mapping[str, Any]) -> None:
         raise GridError(f"experiments.{spec['experiment']} run {spec['run_id']}: {exc}") from None
 
 
-def experiment_names(preset: str | dict[str, Any]) -> list[str]:
-    cfg = _as_cfg(preset)
-    return [e for e in EXPERIMENTS if e in (cfg.get("experiments") or {})]
+def experiment_names(preset: Preset) -> list[str]:
+    """The experiments ``preset`` defines, in :data:`EXPERIMENTS` order."""
+    return [e for e in EXPERIMENTS if e in preset.experiments]
 
 
-def build_plan(preset: str | dict[str, Any], experiment: str = "all") -> Plan:
+def build_plan(preset: Preset, experiment: str = "all") -> Plan:
     """Every run of ``experiment`` (or ``all``) of ``preset``, validated, deduplicated and ordered.
 
-    Raises :class:`GridError` / :class:`PresetError` before any work for a bad preset, experiment name or
-    experiments section.
+    Raises :class:`GridError` before any work for a bad experiment name or experiments section.
     """
-    cfg = copy.deepcopy(_as_cfg(preset))
-    section = cfg.get("experiments") or {}
+    section = preset.experiments
     unknown = sorted(set(section) - set(EXPERIMENTS))
     if unknown:
-        raise GridError(f"preset {cfg['name']!r}: unknown experiment(s) {unknown}; allowed: {', '.join(EXPERIMENTS)}")
+        raise GridError(f"preset {preset.name!r}: unknown experiment(s) {unknown}; allowed: {', '.join(EXPERIMENTS)}")
     names = [e for e in EXPERIMENTS if e in section]
     if not names:
-        raise GridError(f"preset {cfg['name']!r} has no experiments section")
+        raise GridError(f"preset {preset.name!r} has no experiments section")
     if experiment != "all" and experiment not in names:
-        raise GridError(f"unknown experiment {experiment!r} for preset {cfg['name']!r}; allowed: all, {', '.join(names)}")
+        raise GridError(f"unknown experiment {experiment!r} for preset {preset.name!r}; allowed: all, {', '.join(names)}")
     try:
-        cfg["_langs"] = _validate_langs(cfg, cfg["languages"])
+        languages = _validate_langs(preset, preset.languages)
     except ValueError as exc:
-        raise GridError(f"preset {cfg['name']!r}: {exc}") from None
+        raise GridError(f"preset {preset.name!r}: {exc}") from None
     shapes = {}
-    for s in cfg["model"]["shapes"]:
+    for s in preset.shapes:
         try:
             shapes[s["name"]] = Shape.from_dict(s).as_dict()
         except (ValueError, KeyError, TypeError) as exc:
-            raise GridError(f"preset {cfg['name']!r}: bad shape {s!r}: {exc}") from None
-    ctx = _Ctx(cfg=cfg, shapes=shapes, train=train_settings(cfg))
-    if int(cfg["train"].get("batch_size", 0)) < 1 or int(cfg["model"].get("seq_len", 0)) < 1:
-        raise GridError(f"preset {cfg['name']!r}: train.batch_size and model.seq_len must be >= 1")
+            raise GridError(f"preset {preset.name!r}: bad shape {s!r}: {exc}") from None
+    ctx = _Ctx(preset=preset, languages=languages, shapes=shapes, train=train_settings(preset.train))
+    if int(preset.train.get("batch_size", 0)) < 1 or int(preset.model.get("seq_len", 0)) < 1:
+        raise GridError(f"preset {preset.name!r}: train.batch_size and model.seq_len must be >= 1")
 
     by_exp: dict[str, list[dict[str, Any]]] = {}
     for name in names:
@@ -707,7 +692,7 @@ def build_plan(preset: str | dict[str, Any], experiment: str = "all") -> Plan:
         for spec in by_exp[name]:
             ck = content_key(spec)
             if ids.setdefault(spec["run_id"], ck) != ck:
-                raise GridError(f"preset {cfg['name']!r}: run id {spec['run_id']!r} names two different runs "
+                raise GridError(f"preset {preset.name!r}: run id {spec['run_id']!r} names two different runs "
                                 f"(e.g. the same shape and language with two token budgets); change a budget or shape")
             key = f"{name}/{spec['run_id']}"
             if key in seen:
@@ -740,8 +725,7 @@ def build_plan(preset: str | dict[str, Any], experiment: str = "all") -> Plan:
                 if s.get("scratch_run"):
                     wanted.add(s["scratch_run"])
         runs = [s for s in ordered if f"{s['experiment']}/{s['run_id']}" in wanted]
-    cfg.pop("_langs", None)
-    return Plan(preset=cfg["name"], cfg=cfg, selection=selection, runs=runs)
+    return Plan(preset=preset, selection=selection, runs=runs)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -749,7 +733,7 @@ def build_plan(preset: str | dict[str, Any], experiment: str = "all") -> Plan:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def compute_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def compute_settings(preset: Preset) -> dict[str, Any]:
     """The preset's ``compute:`` section: the device the estimate assumes and its throughput model.
 
     ``seconds per run = overhead_seconds_per_run + tokens * (overhead_seconds_per_token +
@@ -757,7 +741,7 @@ def compute_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """
     c = {"device": "unspecified", "peak_flops": 1e11, "mfu": 0.2, "overhead_seconds_per_token": 0.0,
          "overhead_seconds_per_run": 0.0, "device_kind": "CPU"}
-    c.update(cfg.get("compute") or {})
+    c.update(preset.compute)
     for key in ("peak_flops", "mfu", "overhead_seconds_per_token", "overhead_seconds_per_run"):
         try:
             c[key] = float(c[key])
@@ -768,9 +752,9 @@ def compute_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return c
 
 
-def run_cost(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, float]:
+def run_cost(spec: Mapping[str, Any], preset: Preset) -> dict[str, float]:
     """Training tokens, training FLOPs (6 N D, N with embeddings) and estimated seconds of one run."""
-    c = compute_settings(cfg)
+    c = compute_settings(preset)
     tokens_per_step = spec["batch_size"] * spec["seq_len"]
     steps = max(1, math.ceil(spec["tokens"] / tokens_per_step))
     d = steps * tokens_per_step
@@ -785,8 +769,9 @@ def run_cost(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, float
                                      int(spec["train"]["warmup_steps"]))
     n_eval_points = len(main_evals | {e for _, e in branches}) + len(branches)
     cooldown_tokens = sum(e - b for b, e in branches) * tokens_per_step
-    n_sets = len(cfg.get("data", {}).get("eval_sets", ["bible", "flores"]))
-    eval_tok = n_eval_points * len(spec["eval_langs"]) * n_sets * int(cfg.get("data", {}).get("eval_tokens", 8192))
+    data = preset.data
+    n_sets = len(data.get("eval_sets", ["bible", "flores"]))
+    eval_tok = n_eval_points * len(spec["eval_langs"]) * n_sets * int(data.get("eval_tokens", 8192))
     per_token = c["overhead_seconds_per_token"] + fpt / (c["peak_flops"] * c["mfu"])
     seconds = c["overhead_seconds_per_run"] + (d + cooldown_tokens + eval_tok / 3.0) * per_token
     return {"tokens": float(d), "flops": flops + 6.0 * spec["params"] * cooldown_tokens, "seconds": seconds}
@@ -798,7 +783,7 @@ def shard_runs(plan: Plan, i: int, n: int) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for s in plan.runs:
         groups.setdefault(s["group"], []).append(s)
-    cost = {g: sum(run_cost(s, plan.cfg)["seconds"] for s in runs) for g, runs in groups.items()}
+    cost = {g: sum(run_cost(s, plan.preset)["seconds"] for s in runs) for g, runs in groups.items()}
     load = [0.0] * n
     owner: dict[str, int] = {}
     for g in sorted(groups, key=lambda g: (-cost[g], g)):  # longest processing time first
@@ -812,7 +797,7 @@ def plan_table(plan: Plan, runs: list[dict[str, Any]] | None = None) -> pd.DataF
     """One row per run: experiment, run_id, shape, N, tokens, FLOPs, estimated seconds."""
     rows = []
     for s in plan.runs if runs is None else runs:
-        c = run_cost(s, plan.cfg)
+        c = run_cost(s, plan.preset)
         rows.append({"experiment": s["experiment"], "run_id": s["run_id"], "shape": s["shape"]["name"],
                      "params": s["params"], "tokens": c["tokens"], "flops": c["flops"], "seconds": c["seconds"]})
     return pd.DataFrame(rows, columns=["experiment", "run_id", "shape", "params", "tokens", "flops", "seconds"])
@@ -821,8 +806,8 @@ def plan_table(plan: Plan, runs: list[dict[str, Any]] | None = None) -> pd.DataF
 def plan_summary(plan: Plan, runs: list[dict[str, Any]] | None = None) -> str:
     """Human-readable plan: runs, tokens and FLOPs per experiment, and the estimated time."""
     table = plan_table(plan, runs)
-    c = compute_settings(plan.cfg)
-    lines = [f"preset {plan.preset}: {len(table)} runs ({', '.join(plan.selection)})"]
+    c = compute_settings(plan.preset)
+    lines = [f"preset {plan.preset.name}: {len(table)} runs ({', '.join(plan.selection)})"]
     if len(table):
         agg = table.groupby("experiment", sort=False).agg(runs=("run_id", "size"), tokens=("tokens", "sum"),
                                                           flops=("flops", "sum"), seconds=("seconds", "sum"))
@@ -836,8 +821,8 @@ def plan_summary(plan: Plan, runs: list[dict[str, Any]] | None = None) -> str:
     lines.append(f"  estimate: {c['device']}, peak {c['peak_flops']:.3g} FLOP/s at {c['mfu']:.0%} utilisation"
                  + (f", + {c['overhead_seconds_per_token']:.2g} s/token and {c['overhead_seconds_per_run']:.2g} s/run overhead"
                     if c["overhead_seconds_per_token"] or c["overhead_seconds_per_run"] else ""))
-    if plan.cfg.get("reported_runs"):
-        lines.append(f"  the paper reports {plan.cfg['reported_runs']} runs (Table B.1); see the preset's notes")
+    if plan.preset.reported_runs:
+        lines.append(f"  the paper reports {plan.preset.reported_runs} runs (Table B.1); see the preset's notes")
     return "\n".join(lines)
 
 
@@ -853,9 +838,9 @@ def _duration(seconds: float, c: Mapping[str, Any]) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
-def checkpoint_path(cfg: Mapping[str, Any], spec: Mapping[str, Any]) -> Path:
+def checkpoint_path(preset: Preset, spec: Mapping[str, Any]) -> Path:
     """Where a base's weights live: ``cache_dir()/checkpoints/<preset>/<run_id>-<content hash>.pt``."""
-    return cache_dir() / "checkpoints" / cfg["name"] / f"{spec['run_id']}-{content_key(spec)}.pt"
+    return cache_dir() / "checkpoints" / preset.name / f"{spec['run_id']}-{content_key(spec)}.pt"
 
 
 def is_stale(path: Path, spec: Mapping[str, Any]) -> bool:
@@ -876,13 +861,13 @@ def run_status(path: Path, spec: Mapping[str, Any] | None = None) -> str:
     return "partial" if path.exists() else "todo"
 
 
-def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Path | None = None) -> pd.DataFrame:
+def grid_status(preset: Preset, experiment: str = "all", root: Path | None = None) -> pd.DataFrame:
     """One row per planned run: ``experiment, run_id, status, path`` and, for finished runs, the measured
     ``wall_seconds`` (training + evaluation, from ``summary.json``) and ``device`` (from ``env.json``)."""
     plan = build_plan(preset, experiment)
     rows = []
     for s in plan.runs:
-        d = records.run_dir(plan.preset, s["experiment"], s["run_id"], root)
+        d = records.run_dir(preset.name, s["experiment"], s["run_id"], root)
         status = run_status(d, s)
         wall, device = float("nan"), None
         if status in ("done", "diverged"):
@@ -896,13 +881,13 @@ def grid_status(preset: str | dict[str, Any], experiment: str = "all", root: Pat
     return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path", "wall_seconds", "device"])
 
 
-def planned_vs_measured(preset: str | dict[str, Any], root: Path | None = None) -> pd.DataFrame:
+def planned_vs_measured(preset: Preset, root: Path | None = None) -> pd.DataFrame:
     """Per experiment: ``runs``, ``done`` (finished, incl. diverged), ``planned_h`` (the preset's cost model,
     all runs), ``measured_h`` (recorded wall-clock hours of the finished runs), ``planned_done_h`` (the cost
     model for just the finished runs), ``ratio`` (measured / planned_done) and ``device``."""
     plan = build_plan(preset)
     cost = plan_table(plan).set_index(["experiment", "run_id"])["seconds"]
-    status = grid_status(plan.cfg, root=root)
+    status = grid_status(preset, root=root)
     status["planned_s"] = [cost.get((e, r), float("nan")) for e, r in zip(status.experiment, status.run_id)]
     rows = []
     for exp, g in status.groupby("experiment", sort=False):
@@ -950,7 +935,7 @@ def _run_lock(path: Path) -> Iterator[bool]:
 
 
 def run_grid(
-    preset: str | dict[str, Any],
+    preset: Preset,
     experiment: str = "all",
     shard: str | tuple[int, int] | None = None,
     *,
@@ -962,9 +947,9 @@ def run_grid(
     """Train every unfinished run of the selection (this shard's part), resumably. Returns counts by outcome."""
     i, n = parse_shard(shard)
     plan = build_plan(preset, experiment)
-    if plan.cfg.get("runnable", True) is False:
-        raise GridError(plan.cfg.get("not_runnable_reason")
-                        or f"preset {plan.preset!r} is for planning only; use `python -m atlas grid plan --preset {plan.preset}`")
+    if not preset.runnable:
+        raise GridError(preset.not_runnable_reason
+                        or f"preset {preset.name!r} is for planning only; use `python -m atlas grid plan --preset {preset.name}`")
     mine = shard_runs(plan, i, n)
     base = Path(root or runs_dir())
     # Under `accelerate launch` / torchrun every process runs this loop (data parallel); only rank 0 touches
@@ -973,8 +958,8 @@ def run_grid(
     if rank != 0:
         log = lambda message: None  # noqa: E731
         progress = False
-    log(f"grid: preset {plan.preset}, experiment {experiment}, shard {i}/{n}: {len(mine)} of {len(plan)} runs "
-        f"-> records under {base / plan.preset}/<experiment>/<run_id>/ ; checkpoints under {cache_dir() / 'checkpoints'}")
+    log(f"grid: preset {preset.name}, experiment {experiment}, shard {i}/{n}: {len(mine)} of {len(plan)} runs "
+        f"-> records under {base / preset.name}/<experiment>/<run_id>/ ; checkpoints under {cache_dir() / 'checkpoints'}")
     if dry_run:
         log(plan_summary(plan, mine))
         return {"planned": len(mine)}
@@ -982,19 +967,18 @@ def run_grid(
 
     from atlas.train import train_run
 
-    cfg = plan.cfg
     counts = {"skipped": 0, "trained": 0, "diverged": 0, "locked": 0, "blocked": 0}
-    dirs = {plan.key(s): records.run_dir(plan.preset, s["experiment"], s["run_id"], root) for s in mine}
+    dirs = {plan.key(s): records.run_dir(preset.name, s["experiment"], s["run_id"], root) for s in mine}
     pending_children: dict[str, int] = {}
     for s in mine:
         d = dirs[plan.key(s)]
         if s.get("base_run") and (not records.is_finished(d) or is_stale(d, s)):
             pending_children[s["base_run"]] = pending_children.get(s["base_run"], 0) + 1
-    bar = tqdm(mine, desc=f"grid {plan.preset}/{experiment} {i}/{n}", disable=not progress, unit="run")
+    bar = tqdm(mine, desc=f"grid {preset.name}/{experiment} {i}/{n}", disable=not progress, unit="run")
     t0 = time.time()
     for s in bar:
         d = dirs[plan.key(s)]
-        ckpt = checkpoint_path(cfg, s) if s.get("save_checkpoint") else None
+        ckpt = checkpoint_path(preset, s) if s.get("save_checkpoint") else None
         stale = records.is_finished(d) and is_stale(d, s)
         if records.is_finished(d):
             if stale:
@@ -1007,7 +991,7 @@ def run_grid(
         base_ckpt = None
         if s.get("base_run"):
             base_spec = next(b for b in plan.runs if b["run_id"] == s["base_run"] and b["experiment"] == "unimax")
-            base_ckpt = checkpoint_path(cfg, base_spec)
+            base_ckpt = checkpoint_path(preset, base_spec)
             if not base_ckpt.exists():
                 log(f"  {plan.key(s)}: base {s['base_run']} has no checkpoint (diverged or trained elsewhere) -> skipped")
                 counts["blocked"] += 1
@@ -1024,7 +1008,7 @@ def run_grid(
             if d.exists() and rank == 0:
                 shutil.rmtree(d)  # a killed run (or a stale one, or a base whose checkpoint is gone): restart cleanly
             bar.set_postfix_str(s["run_id"], refresh=True)
-            summary = train_run(s, cfg, d, progress=progress, checkpoint_path=ckpt, base_checkpoint=base_ckpt)
+            summary = train_run(s, preset, d, progress=progress, checkpoint_path=ckpt, base_checkpoint=base_ckpt)
         counts["trained"] += 1
         if summary["status"] != "done":
             counts["diverged"] += 1

@@ -1,36 +1,26 @@
 """Parameter validation for notebooks and commands: one clear error before any work starts.
 
-Every chapter's second cell is ``cfg, languages = validate_notebook_params(preset, languages)``. A bad
-preset name raises :class:`atlas.presets.PresetError` naming it and listing the allowed presets; a bad
-language code raises :class:`atlas.languages.UnknownLanguageError` naming it and listing the allowed codes.
-Both are :class:`ValueError` subclasses (the CLI prints them as ``error: ...`` and exits 2).
+Every chapter's second cell is ``cfg, languages = validate_notebook_params(preset, languages)`` (through
+:func:`atlas.chapters.page.setup`): the preset name becomes the :class:`atlas.presets.Preset` the chapter
+passes on. A bad preset name raises :class:`atlas.presets.PresetError` naming it and listing the allowed
+presets; a bad language code raises :class:`atlas.languages.UnknownLanguageError` naming it and listing the
+allowed codes. Both are :class:`ValueError` subclasses (the CLI prints them as ``error: ...`` and exits 2).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, Iterable
 
 from atlas import languages as L
 from atlas.corpus import EVAL_SETS
-from atlas.presets import PresetError, available_presets, load_preset
+from atlas.presets import Preset, resolve
 
 VOCAB_KINDS = ("mono", "multi")
 
 
 class ParameterError(ValueError):
     """A notebook/command parameter other than the preset or the languages has a bad value."""
-
-
-def as_config(preset: str | dict[str, Any]) -> dict[str, Any]:
-    """Accept a preset name or an already-loaded preset dict; return the dict (a name is loaded and checked)."""
-    if isinstance(preset, dict):
-        missing = [k for k in ("name", "languages", "data", "tokenizer") if k not in preset]
-        if missing:
-            raise PresetError(f"preset dict lacks the section(s) {missing}; load one with atlas.presets.load_preset")
-        return preset
-    return load_preset(preset)
 
 
 def _parse_languages(languages: str | Iterable[str]) -> list[str]:
@@ -47,18 +37,18 @@ def _parse_languages(languages: str | Iterable[str]) -> list[str]:
     return list(languages)
 
 
-def _check_extra(cfg: dict[str, Any], name: str, value: Any) -> Any:
+def _check_extra(preset: Preset, name: str, value: Any) -> Any:
     """Validate well-known extra parameters; unknown names pass through unchanged."""
     if name == "experiment" and value is not None:
-        allowed = sorted(cfg.get("experiments", {}))
+        allowed = sorted(preset.experiments)
         if value not in allowed:
-            raise ParameterError(f"unknown experiment {value!r} for preset {cfg['name']!r}; allowed: {', '.join(allowed)}")
+            raise ParameterError(f"unknown experiment {value!r} for preset {preset.name!r}; allowed: {', '.join(allowed)}")
     elif name == "eval_set" and value is not None:
-        evaluated = [s for s in EVAL_SETS if s in cfg.get("data", {}).get("eval_sets", EVAL_SETS)]
+        evaluated = [s for s in EVAL_SETS if s in preset.data.get("eval_sets", EVAL_SETS)]
         if value not in EVAL_SETS:
             raise ParameterError(f"unknown eval_set {value!r}; allowed: {', '.join(evaluated)}")
         if value not in evaluated:
-            raise ParameterError(f"eval_set {value!r}: the runs of preset {cfg['name']!r} are not evaluated on it; "
+            raise ParameterError(f"eval_set {value!r}: the runs of preset {preset.name!r} are not evaluated on it; "
                                  f"allowed: {', '.join(evaluated)}")
     elif name in ("vocab", "kind") and value is not None:
         if value not in VOCAB_KINDS:
@@ -70,27 +60,23 @@ def _check_extra(cfg: dict[str, Any], name: str, value: Any) -> Any:
 
 
 def validate_notebook_params(
-    preset: str | dict[str, Any], languages: str | Iterable[str] | None = None, **extra: Any
-) -> tuple[dict[str, Any], list[str]]:
-    """Validate a notebook's parameters and return ``(cfg, languages)``.
+    preset: str | Preset, languages: str | Iterable[str] | None = None, **extra: Any
+) -> tuple[Preset, list[str]]:
+    """Validate a notebook's parameters and return ``(preset, languages)``.
 
-    * ``preset``: a preset name (``smoke``, ``cpu`` ...) or a loaded preset dict.
+    * ``preset``: a preset name (``smoke``, ``cpu`` ...) or a :class:`Preset`.
     * ``languages``: ``None`` (the preset's languages) or codes in any accepted form (``en``, ``eng``,
       ``eng_Latn``); returned as ISO 639-3 codes. They must have text in the bundled corpus.
     * ``extra``: other parameters; ``experiment``, ``eval_set``, ``vocab``/``kind`` and ``seed`` are
-      checked. All extras are stored in ``cfg["notebook_params"]``.
+      checked, any others accepted as they are.
 
-    The returned ``cfg`` is a copy whose ``languages`` entry is the validated list.
+    The returned preset's ``languages`` are the validated list (a chapter's ``languages`` narrow its preset).
     """
-    if isinstance(preset, str) and preset not in available_presets():
-        raise PresetError(f"unknown preset {preset!r}; allowed: {', '.join(available_presets())}")
-    cfg = copy.deepcopy(as_config(preset))
+    preset = resolve(preset)
     if languages is None:
-        langs = L.validate_languages(cfg["languages"], require_corpus=True)
+        langs = L.validate_languages(preset.languages, require_corpus=True)
     else:
         langs = L.validate_languages(_parse_languages(languages), require_corpus=True)
     for name, value in extra.items():
-        _check_extra(cfg, name, value)
-    cfg["languages"] = langs
-    cfg["notebook_params"] = dict(extra)
-    return cfg, langs
+        _check_extra(preset, name, value)
+    return preset.replace(languages=langs), langs

@@ -35,11 +35,12 @@ import numpy as np
 
 from atlas import corpus
 from atlas import languages as L
-from atlas.params import as_config
 from atlas.paths import cache_dir, data_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+    from atlas.presets import Preset  # the type only: sampling reads a preset, it never loads one
 
 
 class Tokenizer(Protocol):
@@ -120,10 +121,9 @@ class SplitPlan:
         return options[which], which
 
 
-def split_plan(preset: str | dict[str, Any]) -> SplitPlan:
-    """The held-out test refs and the data limits of ``preset`` (a name or a loaded preset dict)."""
-    cfg = as_config(preset)
-    data = cfg["data"]
+def split_plan(preset: Preset) -> SplitPlan:
+    """The held-out test refs and the data limits of ``preset``."""
+    data = preset.data
     books = tuple(data.get("test_books", ()))
     bad = [b for b in books if b not in _BOOK_INDEX]
     if bad:
@@ -133,7 +133,7 @@ def split_plan(preset: str | dict[str, Any]) -> SplitPlan:
     frac = float(data.get("test_fraction", 0.2))
     if not 0 < frac < 1:
         raise SamplingError(f"data.test_fraction must be in (0, 1), got {frac}")
-    langs = tuple(L.validate_languages(cfg["languages"], require_corpus=True))
+    langs = tuple(L.validate_languages(preset.languages, require_corpus=True))
     caps = {L.resolve(k, require_corpus=True): int(v) for k, v in (data.get("unique_token_caps") or {}).items()}
     if any(v <= 0 for v in caps.values()):
         raise SamplingError(f"data.unique_token_caps must be positive, got {caps}")
@@ -143,7 +143,7 @@ def split_plan(preset: str | dict[str, Any]) -> SplitPlan:
     if bad_sets:
         raise SamplingError(f"unknown eval set(s) {bad_sets}; allowed: {', '.join(corpus.EVAL_SETS)}")
     return SplitPlan(
-        preset=cfg["name"],
+        preset=preset.name,
         languages=langs,
         test_books=books,
         test_refs=_test_refs(books, langs),
@@ -298,7 +298,7 @@ class LanguageData:
 
 
 def language_data(
-    preset: str | dict[str, Any], lang: str, tokenizer: "Tokenizer", refs: Iterable[str] | None = None
+    preset: Preset, lang: str, tokenizer: "Tokenizer", refs: Iterable[str] | None = None
 ) -> LanguageData:
     """Training and test streams of ``lang`` under ``preset``, tokenised with ``tokenizer``.
 
@@ -616,7 +616,7 @@ def unigram_log_probs(streams: Iterable[np.ndarray], vocab_size: int) -> np.ndar
 
 
 def mixture_data(
-    preset: str | dict[str, Any],
+    preset: Preset,
     langs: Iterable[str],
     tokenizer: "Tokenizer",
     *,

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from atlas.grid import GridError, build_plan, run_cost
 from atlas.paths import runs_dir
+from atlas.presets import Preset
 
 EXECUTORS = ("slurm", "local")
 #: SLURM's default MaxArraySize is 1001 (indices 0..1000).
@@ -143,9 +144,9 @@ def plan_submission(
                                  ("--time-min", time_min, 1), ("--gpus-per-run", gpus_per_run, 0),
                                  ("--cpus-per-task", cpus_per_task, 1), ("--mem-gb", mem_gb, 1)):
         _positive(name, value, minimum)
-    plan = build_plan(preset, experiment)
+    plan = build_plan(Preset.load(preset), experiment)
     groups: dict[str, float] = {}
-    seconds = [run_cost(s, plan.cfg)["seconds"] for s in plan.runs]
+    seconds = [run_cost(s, plan.preset)["seconds"] for s in plan.runs]
     for s, sec in zip(plan.runs, seconds):
         groups[s["group"]] = groups.get(s["group"], 0.0) + sec
     n = min(tasks or len(groups), len(groups), MAX_TASKS)  # more tasks than groups would leave some empty
@@ -156,12 +157,12 @@ def plan_submission(
     if executor == "local" and time_min is None:
         limit = MAX_TIME_MIN  # a shared machine's load, not the preset's device, sets the pace here
     return Submission(
-        preset=plan.preset, experiment=experiment, executor=executor, n_tasks=n,
+        preset=plan.preset.name, experiment=experiment, executor=executor, n_tasks=n,
         root=Path(root or runs_dir()).absolute(), gpus_per_run=gpus, max_parallel=min(max_parallel or default, n),
         time_min=limit, partition=partition, cpus_per_task=cpus_per_task, mem_gb=mem_gb, n_runs=len(plan.runs),
         task_hours=(min(loads), max(loads)), too_long=sum(sec / max(gpus, 1) > limit * 60 for sec in seconds),
-        runnable=plan.cfg.get("runnable", True) is not False,
-        not_runnable_reason=" ".join(str(plan.cfg.get("not_runnable_reason", "planning only")).split()),
+        runnable=plan.preset.runnable,
+        not_runnable_reason=" ".join(str(plan.preset.not_runnable_reason or "planning only").split()),
     )
 
 
@@ -174,7 +175,7 @@ def run_shard(preset: str, experiment: str, i: int, n: int, root: str, gpus_per_
         return {"launched": 1}
     from atlas.grid import run_grid
 
-    return run_grid(preset, experiment, (i, n), progress=False, root=Path(root),
+    return run_grid(Preset.load(preset), experiment, (i, n), progress=False, root=Path(root),
                     log=lambda m: print(m, file=sys.stderr, flush=True))
 
 

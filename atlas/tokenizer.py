@@ -33,15 +33,17 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from atlas import corpus
 from atlas import languages as L
-from atlas.params import as_config
 from atlas.paths import cache_dir
 from atlas.sampling import split_plan, temperature_weights
+
+if TYPE_CHECKING:  # pragma: no cover
+    from atlas.presets import Preset  # the type only: vocabularies read a preset, they never load one
 
 KINDS = ("multi", "mono")
 _DEFAULTS = {
@@ -113,10 +115,9 @@ class Tokenizer:
         return f"Tokenizer(name={self.name!r}, vocab_size={self.vocab_size}, kind={self.kind!r})"
 
 
-def tokenizer_settings(preset: str | dict[str, Any], kind: str) -> dict[str, Any]:
+def tokenizer_settings(preset: Preset, kind: str) -> dict[str, Any]:
     """The SentencePiece settings for ``kind`` under ``preset`` (defaults: the paper's)."""
-    cfg = as_config(preset)
-    s = {**_DEFAULTS, **(cfg.get("tokenizer") or {})}
+    s = {**_DEFAULTS, **preset.tokenizer}
     vocab = int(s["mono_vocab_size"] if kind == "mono" else s["vocab_size"])
     out = {
         "vocab_size": vocab,
@@ -139,7 +140,7 @@ def tokenizer_settings(preset: str | dict[str, Any], kind: str) -> dict[str, Any
     return out
 
 
-def training_sentences(preset: str | dict[str, Any], kind: str, lang: str | None = None) -> dict[str, list[str]]:
+def training_sentences(preset: Preset, kind: str, lang: str | None = None) -> dict[str, list[str]]:
     """The exact sentences a vocabulary is trained on, per language (training verses only).
 
     ``multi``: the preset's languages, ``round(p_l * sentences_per_language * n_languages)`` verses each
@@ -147,10 +148,9 @@ def training_sentences(preset: str | dict[str, Any], kind: str, lang: str | None
     ``mono``: ``sentences_per_language`` verses of ``lang``. Verses are drawn without replacement by a
     seeded generator from the verses outside the preset's held-out books.
     """
-    cfg = as_config(preset)
     kind = _check_kind(kind)
-    settings = tokenizer_settings(cfg, kind)
-    plan = split_plan(cfg)
+    settings = tokenizer_settings(preset, kind)
+    plan = split_plan(preset)
     langs = list(plan.languages) if kind == "multi" else [L.resolve(_need_lang(lang), require_corpus=True)]
     pools = {}
     for code in langs:
@@ -256,27 +256,26 @@ _MEMORY: dict[str, Tokenizer] = {}  # by name (content hash)
 _BY_SETTINGS: dict[str, Tokenizer] = {}  # by (kind, settings, languages, held-out books, lang, cache dir)
 
 
-def get_tokenizer(preset: str | dict[str, Any], kind: str, lang: str | None = None) -> Tokenizer:
+def get_tokenizer(preset: Preset, kind: str, lang: str | None = None) -> Tokenizer:
     """The ``multi`` vocabulary of ``preset``'s languages, or the ``mono`` vocabulary of ``lang``.
 
     Trained on first use (seconds), then loaded from ``cache_dir()/tokenizers/<name>.model``. For
     ``multi``, ``lang`` may be given (one of the preset's languages) and is ignored.
     """
-    cfg = as_config(preset)
     kind = _check_kind(kind)
     if kind == "multi" and lang is not None:
-        langs = L.validate_languages(cfg["languages"], require_corpus=True)
+        langs = L.validate_languages(preset.languages, require_corpus=True)
         if L.resolve(lang, require_corpus=True) not in langs:
             raise TokenizerError(f"language {lang!r} is not in the multilingual vocabulary's languages {langs}")
         lang = None
-    settings = tokenizer_settings(cfg, kind)
-    plan = split_plan(cfg)
+    settings = tokenizer_settings(preset, kind)
+    plan = split_plan(preset)
     fast_key = json.dumps(
         [kind, settings, list(plan.languages), list(plan.test_books), lang and L.resolve(lang), str(cache_dir())]
     )
     if fast_key in _BY_SETTINGS:
         return _BY_SETTINGS[fast_key]
-    per_lang = training_sentences(cfg, kind, lang)
+    per_lang = training_sentences(preset, kind, lang)
     sentences = [s for code in per_lang for s in per_lang[code]]
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "settings": settings, "langs": list(per_lang)}, sort_keys=True).encode())

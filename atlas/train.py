@@ -53,6 +53,7 @@ import torch
 from atlas import records
 from atlas.metrics import mean_unigram_log_prob
 from atlas.model import Transformer, param_count
+from atlas.presets import Preset
 from atlas.train_config import (  # the rules a run is trained with (torch-free, re-exported here)
     PAPER_TABLE_B2,
     TRAIN_DEFAULTS,
@@ -109,15 +110,15 @@ def _windows(stream: np.ndarray, seq_len: int, max_tokens: int) -> tuple[torch.T
     return x, y
 
 
-def prepare_data(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> RunData:
+def prepare_data(spec: Mapping[str, Any], preset: Preset) -> RunData:
     """Tokenizer, training streams (disjoint verse shares for mixtures), mixture weights and evaluation sets."""
     from atlas import sampling
     from atlas.tokenizer import get_tokenizer
 
     langs = list(spec["languages"])
     kind = spec["vocab"]["kind"]
-    tok = get_tokenizer(cfg, kind, langs[0] if kind == "mono" else None)
-    plan = sampling.split_plan(cfg)
+    tok = get_tokenizer(preset, kind, langs[0] if kind == "mono" else None)
+    plan = sampling.split_plan(preset)
     partition = spec.get("sampling", {}).get("partition", "disjoint")
     parallel = partition == "parallel"
     if partition == "slots":  # fixed verse slots: a language's unique text is the same in every mixture
@@ -130,16 +131,16 @@ def prepare_data(spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> RunData:
         shares = {langs[0]: None}
     streams, unique = {}, {}
     for lang in langs:
-        ld = sampling.language_data(cfg, lang, tok, refs=shares[lang])
+        ld = sampling.language_data(preset, lang, tok, refs=shares[lang])
         streams[lang], unique[lang] = ld.train, int(ld.unique_tokens)
     if spec.get("sampling", {}).get("kind") == "unimax":
         mixture = sampling.unimax_weights(unique, float(spec["tokens"]), float(spec["sampling"]["max_epochs"]))
     else:
         mixture = {k: float(v) for k, v in spec["mixture"].items()}
-    eval_tokens = int(cfg.get("data", {}).get("eval_tokens", 8192))
+    eval_tokens = int(preset.data.get("eval_tokens", 8192))
     evals = []
     for lang in spec["eval_langs"]:
-        ld = sampling.language_data(cfg, lang, tok)
+        ld = sampling.language_data(preset, lang, tok)
         log_p = sampling.unigram_log_probs([ld.train], tok.vocab_size)
         for name in plan.eval_sets:
             if name not in ld.test or len(ld.test[name]) < 2:
@@ -275,7 +276,7 @@ def _finite_or_none(x: float) -> float | None:
 
 def train_run(
     spec: Mapping[str, Any],
-    cfg: Mapping[str, Any],
+    preset: Preset,
     out_dir: Path,
     *,
     progress: bool = True,
@@ -296,7 +297,7 @@ def train_run(
     out_dir = Path(out_dir)
     if records.is_finished(out_dir):
         raise TrainError(f"{out_dir} already holds a finished run")
-    settings = {**train_settings(cfg), **dict(spec.get("train") or {})}
+    settings = {**train_settings(preset.train), **dict(spec.get("train") or {})}
     if spec.get("base_run") and base_checkpoint is None:
         raise TrainError(f"run {spec['run_id']} finetunes {spec['base_run']}: pass base_checkpoint")
 
@@ -304,7 +305,7 @@ def train_run(
     seed, seq_len, batch_size = int(spec["seed"]), int(spec["seq_len"]), int(spec["batch_size"])
     if batch_size % acc.num_processes:
         raise TrainError(f"batch_size {batch_size} is not divisible by {acc.num_processes} processes")
-    data = data or prepare_data(spec, cfg)
+    data = data or prepare_data(spec, preset)
     tok = data.tokenizer
     set_seed(seed)
 

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from atlas.presets import Preset
+
 TRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 3.0e-3,
     "warmup_steps": 50,
@@ -117,9 +119,10 @@ def spec_hash(spec: Mapping[str, Any], exclude: Iterable[str] = ()) -> str:
     return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The preset's ``train:`` section over :data:`TRAIN_DEFAULTS`, type-checked."""
-    raw = dict(cfg.get("train") or {})
+def train_settings(section: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A ``train:`` section (a preset's, or one with an experiment's overrides) over :data:`TRAIN_DEFAULTS`,
+    type-checked."""
+    raw = dict(section or {})
     unknown = sorted(set(raw) - set(TRAIN_DEFAULTS) - {"batch_size", "seed"})
     if unknown:
         raise TrainError(f"unknown train setting(s) {unknown}; allowed: {sorted(TRAIN_DEFAULTS) + ['batch_size', 'seed']}")
@@ -153,10 +156,10 @@ PAPER_TABLE_B2: dict[str, str] = {
 }
 
 
-def hyperparameter_table(cfg: Mapping[str, Any]) -> pd.DataFrame:
+def hyperparameter_table(preset: Preset) -> pd.DataFrame:
     """The paper's Table B.2 beside the preset's settings (one row per setting)."""
-    t = train_settings(cfg)
-    seq, batch = int(cfg["model"]["seq_len"]), int(cfg["train"]["batch_size"])
+    t = train_settings(preset.train)
+    seq, batch = preset.seq_len, preset.batch_size
     ours = {
         "optimiser": f"AdamW (betas {tuple(t['betas'])}, decoupled weight decay on matrices only)",
         "lr schedule": "WSD (linear warm-up, constant, linear decay to 0)",
@@ -172,4 +175,4 @@ def hyperparameter_table(cfg: Mapping[str, Any]) -> pd.DataFrame:
         "precision": "float32" if t["mixed_precision"] == "no" else f"{t['mixed_precision']} autocast",
     }
     return pd.DataFrame({"setting": list(PAPER_TABLE_B2), "paper (Table B.2)": list(PAPER_TABLE_B2.values()),
-                         f"ours ({cfg['name']})": [ours[k] for k in PAPER_TABLE_B2]})
+                         f"ours ({preset.name})": [ours[k] for k in PAPER_TABLE_B2]})

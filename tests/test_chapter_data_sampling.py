@@ -7,27 +7,28 @@ import numpy as np
 import pytest
 
 from atlas.chapters import data_sampling as data_report
-from atlas.presets import load_preset
+from atlas.presets import Preset
 from atlas.tokenizer import _fit_characters
 
 
 def test_mono_vocabularies_only_where_the_preset_trains_with_them():
-    assert data_report.mono_vocab_languages(load_preset("cpu")) == ["eng", "fra", "rus", "cmn", "hin", "swh"]
-    cfg = load_preset("smoke")
+    assert data_report.mono_vocab_languages(Preset.load("cpu")) == ["eng", "fra", "rus", "cmn", "hin", "swh"]
+    cfg = Preset.load("smoke")
     assert data_report.mono_vocab_languages(cfg) == ["eng", "cmn"]
-    cfg["experiments"]["monolingual"] = [{"languages": ["fra"], "shapes": ["xs"], "tokens": 10, "vocab": "multi"},
-                                         {"languages": ["cmn", "eng"], "shapes": ["xs"], "tokens": 10}]
-    assert data_report.mono_vocab_languages(cfg) == ["cmn", "eng"]
-    cfg["experiments"].pop("monolingual")
-    assert data_report.mono_vocab_languages(cfg) == []
+    exps = cfg.experiments
+    exps["monolingual"] = [{"languages": ["fra"], "shapes": ["xs"], "tokens": 10, "vocab": "multi"},
+                           {"languages": ["cmn", "eng"], "shapes": ["xs"], "tokens": 10}]
+    assert data_report.mono_vocab_languages(cfg.replace(experiments=exps)) == ["cmn", "eng"]
+    exps.pop("monolingual")
+    assert data_report.mono_vocab_languages(cfg.replace(experiments=exps)) == []
 
 
 def test_tokenizers_keys(tmp_path, monkeypatch):
-    cfg = load_preset("smoke")
-    toks = data_report.tokenizers(cfg, cfg["languages"])
-    assert {lang for kind, lang in toks if kind == "multi"} == set(cfg["languages"])
+    cfg = Preset.load("smoke")
+    toks = data_report.tokenizers(cfg, cfg.languages)
+    assert {lang for kind, lang in toks if kind == "multi"} == set(cfg.languages)
     assert {lang for kind, lang in toks if kind == "mono"} == {"eng", "cmn"}
-    assert len({toks[("multi", lang)].name for lang in cfg["languages"]}) == 1
+    assert len({toks[("multi", lang)].name for lang in cfg.languages}) == 1
 
 
 def _reference_counts(sentences):
@@ -70,8 +71,8 @@ def test_tokenizer_check_compares_the_model_files(tmp_path, monkeypatch):
     from atlas import records
 
     _copy_smoke_runs(tmp_path, monkeypatch)
-    cfg = load_preset("smoke")
-    toks = data_report.tokenizers(cfg, cfg["languages"])
+    cfg = Preset.load("smoke")
+    toks = data_report.tokenizers(cfg, cfg.languages)
     multi = toks[("multi", "eng")]
     assert len(multi.sha256) == 64 and multi.sha256 == hashlib.sha256(multi.path.read_bytes()).hexdigest()
 

@@ -11,7 +11,7 @@ import pytest
 
 from atlas import records, sampling
 from atlas.grid import GridError, balanced_k_design, build_plan
-from atlas.presets import load_preset
+from atlas.presets import Preset
 from atlas.train_config import TrainError, cooldown_branches, wsd_lr
 
 # ------------------------------------------------------------------------------------------- the schedule
@@ -36,9 +36,8 @@ def test_cooldown_inside_warmup_or_colliding_points_is_refused():
 
 
 def test_plan_refuses_a_cooldown_that_starts_in_warmup():
-    cfg = load_preset("smoke")
-    cfg["experiments"] = {"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": 20000,
-                                          "cooldown": {"points": 6, "decades": 1.5, "fraction": 0.2}}}
+    cfg = Preset.load("smoke").replace(experiments={"monolingual": {
+        "languages": ["eng"], "shapes": ["xs"], "tokens": 20000, "cooldown": {"points": 6, "decades": 1.5, "fraction": 0.2}}})
     with pytest.raises(GridError, match="warm-up"):
         build_plan(cfg)
 
@@ -46,8 +45,8 @@ def test_plan_refuses_a_cooldown_that_starts_in_warmup():
 # ------------------------------------------------------------------------------------------- the trainer
 
 
-def _cool_preset(points: int | None) -> dict:
-    cfg = load_preset("smoke")
+def _cool_preset(points: int | None) -> Preset:
+    cfg = Preset.load("smoke").to_dict()
     cfg["data"]["eval_tokens"] = 256
     cfg["train"]["warmup_steps"] = 2
     block = {"languages": ["eng"], "shapes": ["xs"], "tokens": 12288, "vocab": "mono", "batch_size": 4,
@@ -55,10 +54,10 @@ def _cool_preset(points: int | None) -> dict:
     if points:
         block["cooldown"] = {"points": points, "decades": 1.0, "fraction": 0.2}
     cfg["experiments"] = {"monolingual": block}
-    return cfg
+    return Preset.from_dict(cfg)
 
 
-def _train(cfg: dict, tmp_path, name: str, tokens: int | None = None) -> pd.DataFrame:
+def _train(cfg: Preset, tmp_path, name: str, tokens: int | None = None) -> pd.DataFrame:
     from atlas.train import train_run
 
     spec = copy.deepcopy(build_plan(cfg).runs[0])
@@ -99,7 +98,7 @@ def test_a_decayed_point_is_the_model_trained_on_that_budget(cooled, tmp_path):
 def test_branch_learning_rate_reaches_the_floor(cooled):
     with_b, _, _ = cooled
     cfg = _cool_preset(4)
-    peak = cfg["train"]["lr"]
+    peak = cfg.train["lr"]
     for end, g in with_b[with_b["decayed"]].groupby("step"):
         floor = peak / math.ceil(0.2 * end)  # the last step of a linear decay to 0
         assert g["lr"].iloc[0] == pytest.approx(floor)
@@ -153,7 +152,7 @@ def test_slot_refs_disjoint_equal_and_independent_of_the_mixture():
 
 
 def test_cpu_design_equal_vocabularies_unique_text_and_epochs_across_k():
-    plan = build_plan("cpu")
+    plan = build_plan(Preset.load("cpu"))
     sizes = {s["vocab"]["size"] for s in plan.runs if s["experiment"] in ("monolingual", "capacity")}
     assert len(sizes) == 1
     cap = [s for s in plan.runs if s["experiment"] == "capacity" and s["seed"] == 0]
@@ -245,13 +244,14 @@ def test_slot_and_half_partitions_train_with_equal_unique_text(tmp_path):
     in every run that gives it the same slot (its K = 1 run and its K = 4 run; a pair and its baseline)."""
     from atlas.train import prepare_data
 
-    cfg = load_preset("smoke")
+    cfg = Preset.load("smoke").to_dict()
     cfg["data"]["eval_tokens"] = 256
     cfg["experiments"] = {
         "capacity": {"targets": ["eng", "fra"], "fillers": ["rus", "cmn"], "K": [1, 2, 4], "sets": 1,
                      "shapes": ["xs"], "tokens_per_language": 2048, "batch_size": 4},
         "bilingual": {"languages": ["eng", "fra", "rus"], "shape": "xs", "tokens_per_param": 0.05, "batch_size": 4},
     }
+    cfg = Preset.from_dict(cfg)
     runs = {s["run_id"]: s for s in build_plan(cfg).runs}
     k1, k4 = prepare_data(runs["cap-k1-eng-xs"], cfg), prepare_data(runs["cap-k4a-xs"], cfg)
     assert k1.unique_tokens["eng"] == k4.unique_tokens["eng"] > 0

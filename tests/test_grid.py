@@ -19,7 +19,7 @@ from atlas.grid import (GridError, build_plan, checkpoint_path, parse_shard, pla
                         run_cost, run_grid, shard_runs)
 from atlas.model import param_count
 from atlas.paths import REPO_ROOT
-from atlas.presets import PresetError, load_preset
+from atlas.presets import Preset
 
 PY = sys.executable
 NO_TORCH = Path(__file__).parent / "fixtures" / "no_torch"  # PYTHONPATH entry: torch/accelerate "not installed"
@@ -50,18 +50,18 @@ def by_id(plan) -> dict[str, dict]:
 
 
 def test_smoke_specs_per_experiment():
-    cfg = load_preset("smoke")
-    plan = build_plan("smoke")
+    cfg = Preset.load("smoke")
+    plan = build_plan(cfg)
     runs = by_id(plan)
     count = pd.Series([s["experiment"] for s in plan.runs]).value_counts().to_dict()
     assert count == {"monolingual": 4, "bilingual": 9, "capacity": 3, "unimax": 1, "finetune": 2}
     # monolingual: shape x language, monolingual vocabulary
     assert {"mono-eng-xs", "mono-eng-s", "mono-cmn-xs", "mono-cmn-s"} <= set(runs)
     assert runs["mono-cmn-s"]["vocab"]["kind"] == "mono" and runs["mono-cmn-s"]["mixture"] == {"cmn": 1.0}
-    assert runs["mono-cmn-s"]["params"] == param_count(runs["mono-cmn-s"]["shape"], cfg["tokenizer"]["mono_vocab_size"])
+    assert runs["mono-cmn-s"]["params"] == param_count(runs["mono-cmn-s"]["shape"], cfg.tokenizer["mono_vocab_size"])
     # bilingual: 50/50 pairs on 2x tokens with the multilingual vocabulary, disjoint verses, plus baselines
     bi = runs["bi-eng-fra-xs"]
-    tokens = cfg["experiments"]["bilingual"]["tokens"]
+    tokens = cfg.experiments["bilingual"]["tokens"]
     assert bi["mixture"] == {"eng": 0.5, "fra": 0.5} and bi["tokens"] == 2 * tokens
     assert bi["vocab"]["kind"] == "multi" and bi["sampling"]["partition"] == "disjoint"
     base = runs["multi-eng-xs-20k"]
@@ -81,18 +81,18 @@ def test_smoke_specs_per_experiment():
     assert not any(s["experiment"] == "finetune" and s["base_run"] is None for s in plan.runs)
     # ids are unique per experiment and deterministic
     assert len({(s["experiment"], s["run_id"]) for s in plan.runs}) == len(plan.runs)
-    assert [s["run_id"] for s in build_plan("smoke").runs] == order
+    assert [s["run_id"] for s in build_plan(Preset.load("smoke")).runs] == order
 
 
 def test_experiment_selection_includes_dependencies():
-    plan = build_plan("smoke", "finetune")
+    plan = build_plan(Preset.load("smoke"), "finetune")
     keys = {f"{s['experiment']}/{s['run_id']}" for s in plan.runs}
     assert keys == {"unimax/unimax-xs-20k", "finetune/ft-eng-xs-from-20k", "finetune/ft-fra-xs-from-20k",
                     "bilingual/multi-eng-xs-20k", "bilingual/multi-fra-xs-20k"}
 
 
 def test_cpu_and_paper_plans():
-    cpu = build_plan("cpu")
+    cpu = build_plan(Preset.load("cpu"))
     exps = {s["experiment"] for s in cpu.runs}
     assert exps == {"monolingual", "bilingual", "capacity", "unimax", "finetune"}
     mono = [s for s in cpu.runs if s["experiment"] == "monolingual"]
@@ -103,7 +103,7 @@ def test_cpu_and_paper_plans():
     scaling = table[table["experiment"].isin(["monolingual", "capacity"])]["seconds"].sum()
     assert scaling <= 8 * 3600  # the scaling experiments plan within their 8 h budget on 2 idle cores
     assert table["seconds"].sum() <= 12 * 3600  # and transfer within its 4 h
-    paper = build_plan("paper")
+    paper = build_plan(Preset.load("paper"))
     assert 700 <= len(paper.runs) <= 800  # the paper reports 774 (Table B.1)
     flops = plan_table(paper)["flops"].sum()
     assert 1e23 < flops < 1e25
@@ -113,9 +113,9 @@ def test_cpu_and_paper_plans():
 
 
 def test_dry_run_numbers(capsys):
-    plan = build_plan("smoke")
+    plan = build_plan(Preset.load("smoke"))
     s = by_id(plan)["mono-eng-xs"]
-    c = run_cost(s, plan.cfg)
+    c = run_cost(s, plan.preset)
     tps = s["batch_size"] * s["seq_len"]
     d = -(-s["tokens"] // tps) * tps
     cool = s["cooldown"]
@@ -140,7 +140,7 @@ def test_dry_run_trains_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_shards_partition_the_plan_and_keep_bases_with_finetunes():
-    plan = build_plan("cpu")
+    plan = build_plan(Preset.load("cpu"))
     keys = [f"{s['experiment']}/{s['run_id']}" for s in plan.runs]
     for n in (1, 2, 3, 5):
         parts = [[f"{s['experiment']}/{s['run_id']}" for s in shard_runs(plan, i, n)] for i in range(1, n + 1)]
@@ -183,10 +183,8 @@ def test_bad_cli_input_in_a_subprocess(tmp_path):
     assert out.returncode == 2 and out.stderr.startswith("error: unknown experiment 'bogus'")
 
 
-def _cfg(**experiments) -> dict:
-    cfg = load_preset("smoke")
-    cfg["experiments"] = experiments
-    return cfg
+def _cfg(**experiments) -> Preset:
+    return Preset.load("smoke").replace(experiments=experiments)
 
 
 @pytest.mark.parametrize("experiments,message", [
@@ -219,11 +217,6 @@ def test_longer_bilingual_block_gets_its_own_ids():
         build_plan(_cfg(bilingual=[short, {**long, "budget_in_id": "yes"}]))
 
 
-def test_bad_preset_dict():
-    with pytest.raises(PresetError):
-        build_plan({"name": "x"})
-
-
 # ---------------------------------------------------------------------------------------------- execution
 
 
@@ -241,13 +234,13 @@ def test_grid_run_monolingual_cli(tmp_path, monkeypatch, capsys):
     assert rc == 0 and "monolingual" in out and "total" in out and "measured_h" in out and "cpu x" in out
     rc, _, err = main(capsys, "grid", "run", "--preset", "smoke", "--experiment", "monolingual", "--no-progress")
     assert rc == 0 and "0 trained" in err and "4 already done" in err
-    timing = planned_vs_measured("smoke", root=tmp_path).set_index("experiment")
+    timing = planned_vs_measured(Preset.load("smoke"), root=tmp_path).set_index("experiment")
     assert timing.loc["monolingual", "done"] == 4 and timing.loc["monolingual", "measured_h"] > 0
-    assert timing.loc["bilingual", "done"] == 0 and timing.loc["total", "runs"] == len(build_plan("smoke").runs)
+    assert timing.loc["bilingual", "done"] == 0 and timing.loc["total", "runs"] == len(build_plan(Preset.load("smoke")).runs)
 
 
 def _kill_preset(tmp_path: Path) -> Path:
-    cfg = load_preset("smoke")
+    cfg = Preset.load("smoke").to_dict()
     cfg["train"]["n_evals"] = 6
     cfg["experiments"] = {"monolingual": {"languages": ["eng", "cmn"], "shapes": ["xs", "s"], "tokens": 100000}}
     path = tmp_path / "preset.json"
@@ -258,8 +251,8 @@ def _kill_preset(tmp_path: Path) -> Path:
 def test_kill9_mid_run_then_rerun_records_every_run_once(tmp_path):
     preset = _kill_preset(tmp_path)
     runs = tmp_path / "runs"
-    code = ("import json, sys; from atlas.grid import run_grid; "
-            "run_grid(json.load(open(sys.argv[1])), 'monolingual', progress=False, root=sys.argv[2])")
+    code = ("import json, sys; from atlas.grid import run_grid; from atlas.presets import Preset; "
+            "run_grid(Preset.from_dict(json.load(open(sys.argv[1]))), 'monolingual', progress=False, root=sys.argv[2])")
     proc = subprocess.Popen([PY, "-c", code, str(preset), str(runs)], cwd=REPO_ROOT, env=dict(os.environ),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     folder = runs / "smoke" / "monolingual"
@@ -282,9 +275,10 @@ def test_kill9_mid_run_then_rerun_records_every_run_once(tmp_path):
     assert partial is not None, "never caught a run mid-training"
     assert not (partial / "summary.json").exists()
 
-    counts = run_grid(json.loads(preset.read_text()), "monolingual", progress=False, root=runs, log=lambda m: None)
+    edited = Preset.from_dict(json.loads(preset.read_text()))
+    counts = run_grid(edited, "monolingual", progress=False, root=runs, log=lambda m: None)
     assert counts["trained"] >= 1 and counts["skipped"] >= 1
-    plan = build_plan(json.loads(preset.read_text()), "monolingual")
+    plan = build_plan(edited, "monolingual")
     assert sorted(p.name for p in folder.iterdir()) == sorted(s["run_id"] for s in plan.runs)
     for d in folder.iterdir():
         assert sorted(p.name for p in d.iterdir()) == ["env.json", "metrics.csv", "spec.json", "summary.json"]
@@ -297,11 +291,12 @@ def test_kill9_mid_run_then_rerun_records_every_run_once(tmp_path):
 
 
 def test_missing_base_checkpoint_is_retrained(tmp_path):
-    cfg = load_preset("smoke")
+    cfg = Preset.load("smoke").to_dict()
     cfg["data"]["eval_tokens"] = 256
     cfg["train"]["n_evals"] = 2
     cfg["experiments"] = {"unimax": {"shapes": ["xs"], "base_tokens": [2048], "languages": ["eng", "fra"]},
                           "finetune": {"targets": ["eng"], "shapes": ["xs"], "base_tokens": [2048], "tokens": 1024}}
+    cfg = Preset.from_dict(cfg)
     messages: list[str] = []
     first = run_grid(cfg, "finetune", progress=False, root=tmp_path, log=messages.append)
     assert first["trained"] == 3  # base, finetune, scratch
@@ -320,15 +315,16 @@ def test_missing_base_checkpoint_is_retrained(tmp_path):
 
 
 def test_stale_runs_are_retrained_after_a_preset_edit(tmp_path):
-    cfg = load_preset("smoke")
-    cfg["data"]["eval_tokens"] = 256
-    cfg["train"]["n_evals"] = 2
-    cfg["experiments"] = {"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": 1024}}
+    raw = Preset.load("smoke").to_dict()
+    raw["data"]["eval_tokens"] = 256
+    raw["train"]["n_evals"] = 2
+    raw["experiments"] = {"monolingual": {"languages": ["eng"], "shapes": ["xs"], "tokens": 1024}}
+    cfg = Preset.from_dict(raw)
     assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["trained"] == 1
     assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["skipped"] == 1
     from atlas.grid import grid_status
 
-    cfg["train"]["n_evals"] = 3  # the preset changes: the finished run no longer matches it
+    cfg = cfg.replace(train={**cfg.train, "n_evals": 3})  # the preset changes: the finished run no longer matches it
     assert grid_status(cfg, root=tmp_path).status.tolist() == ["stale"]
     assert run_grid(cfg, progress=False, root=tmp_path, log=lambda m: None)["trained"] == 1
     assert grid_status(cfg, root=tmp_path).status.tolist() == ["done"]

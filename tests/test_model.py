@@ -12,7 +12,7 @@ from atlas.metrics import linear_cross_entropy, unigram_log_probs_from_counts, u
 from atlas.model import (PAPER_VOCAB, Shape, ShapeError, Transformer, apply_rope, flops_per_token, param_count,
                          rope_tables)
 from atlas.paths import package_data
-from atlas.presets import available_presets, load_preset
+from atlas.presets import Preset, available_presets
 
 
 def _table_b3() -> list[dict[str, int]]:
@@ -44,10 +44,10 @@ def test_torch_count_equals_table_b3(row):
 def _preset_shapes():
     out = []
     for name in available_presets():
-        cfg = load_preset(name)
+        cfg = Preset.load(name)
         for kind in ("vocab_size", "mono_vocab_size"):
-            v = int(cfg["tokenizer"][kind])
-            for s in cfg["model"]["shapes"]:
+            v = int(cfg.tokenizer[kind])
+            for s in cfg.shapes:
                 out.append(pytest.param(s, v, id=f"{name}-{s['name']}-V{v}"))
     return out
 

@@ -13,7 +13,7 @@ import pytest
 
 from atlas.languages import UnknownLanguageError
 from atlas.params import ParameterError, validate_notebook_params
-from atlas.presets import PresetError, available_presets
+from atlas.presets import Preset, PresetError, available_presets
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "notebooks" / "01_data_sampling.ipynb"
@@ -21,12 +21,12 @@ CHAPTER = ROOT / "notebooks" / "01_data_sampling.ipynb"
 
 def test_defaults_and_code_resolution():
     cfg, langs = validate_notebook_params("smoke")
-    assert cfg["name"] == "smoke" and langs == cfg["languages"] == ["eng", "fra", "rus", "cmn"]
+    assert cfg.name == "smoke" and langs == cfg.languages == ["eng", "fra", "rus", "cmn"]
     cfg, langs = validate_notebook_params("smoke", ["en", "zh_Hans", "deu"])
-    assert langs == cfg["languages"] == ["eng", "cmn", "deu"]
+    assert langs == cfg.languages == ["eng", "cmn", "deu"]
     assert validate_notebook_params("smoke", '["fr", "ru"]')[1] == ["fra", "rus"]  # papermill passes strings
     assert validate_notebook_params("smoke", "fr, ru")[1] == ["fra", "rus"]
-    assert validate_notebook_params(cfg)[1] == ["eng", "cmn", "deu"]  # a loaded preset dict is accepted
+    assert validate_notebook_params(cfg)[1] == ["eng", "cmn", "deu"]  # a Preset is accepted
 
 
 def test_bad_preset_names_it_and_lists_allowed():
@@ -46,7 +46,7 @@ def test_bad_language_names_it_and_lists_allowed(languages):
 
 def test_extra_parameters():
     cfg, _ = validate_notebook_params("smoke", experiment="bilingual", eval_set="flores", seed=3, anything=1)
-    assert cfg["notebook_params"] == {"experiment": "bilingual", "eval_set": "flores", "seed": 3, "anything": 1}
+    assert cfg.to_dict() == Preset.load("smoke").to_dict()  # extras are checked, the preset is unchanged
     with pytest.raises(ParameterError, match="'quadlingual'.*allowed: bilingual"):
         validate_notebook_params("smoke", experiment="quadlingual")
     with pytest.raises(ParameterError, match="'wmt'"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from atlas import corpus, sampling as S
-from atlas.presets import load_preset
+from atlas.presets import Preset
 from atlas.tokenizer import get_tokenizer
 
 PRESET = "smoke"
@@ -16,7 +16,7 @@ PRESET = "smoke"
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_preset(PRESET)
+    return Preset.load(PRESET)
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +31,16 @@ def tok(cfg):
 
 @pytest.fixture(scope="module")
 def full_data(cfg, tok):
-    return {lang: S.language_data(cfg, lang, tok) for lang in cfg["languages"]}
+    return {lang: S.language_data(cfg, lang, tok) for lang in cfg.languages}
 
 
 # ---------------------------------------------------------------------------------------------- split rule
 
 
 def test_split_plan_holds_out_whole_books_in_every_language(cfg, plan):
-    assert set(plan.test_books) == set(cfg["data"]["test_books"])
+    assert set(plan.test_books) == set(cfg.data["test_books"])
     assert plan.test_refs and all(S.ref_book(r) in plan.test_books for r in plan.test_refs)
-    for lang in cfg["languages"]:
+    for lang in cfg.languages:
         frame = corpus.bible_verses(lang)
         in_books = set(frame.loc[frame["book"].isin(plan.test_books), "ref"])
         assert in_books <= plan.test_refs  # the same refs are held out in every language
@@ -72,17 +72,14 @@ def test_bible_test_split_follows_the_papers_rule(cfg, plan, tok, full_data):
 
 
 def test_fraction_binds_when_a_language_is_small(cfg, tok):
-    small = load_preset(PRESET)
-    small["data"]["max_train_verses"] = 100
-    small["data"]["test_cap_tokens"] = 10**9
+    small = cfg.replace(data={**cfg.data, "max_train_verses": 100, "test_cap_tokens": 10**9})
     d = S.language_data(small, "eng", tok)
     assert d.test_limit == "fraction"
     assert len(d.test["bible"]) == int(0.2 * d.total_tokens)
 
 
 def test_bad_split_settings_are_rejected(cfg):
-    bad = load_preset(PRESET)
-    bad["data"]["test_books"] = ["GEN", "XYZ"]
+    bad = cfg.replace(data={**cfg.data, "test_books": ["GEN", "XYZ"]})
     with pytest.raises(S.SamplingError, match="XYZ"):
         S.split_plan(bad)
 
@@ -130,11 +127,10 @@ def test_held_out_verse_text_never_appears_in_training_streams(cfg, plan, tok, f
     assert checked > 50
 
 
-def test_no_leak_with_the_whole_bible_and_early_test_books(tok, plan):
+def test_no_leak_with_the_whole_bible_and_early_test_books(cfg, tok, plan):
     """Without the verse limit (as in the cpu preset) and with a held-out book early in the canon."""
-    whole = load_preset(PRESET)
-    whole["data"]["max_train_verses"] = None
-    whole["data"]["test_books"] = ["RUT", *whole["data"]["test_books"]]
+    data = cfg.data
+    whole = cfg.replace(data={**data, "max_train_verses": None, "test_books": ["RUT", *data["test_books"]]})
     whole_plan = S.split_plan(whole)
     d = S.language_data(whole, "eng", tok)
     assert len(d.train_refs) > 30_000 and not set(d.train_refs) & whole_plan.test_refs
@@ -147,7 +143,7 @@ def test_no_leak_with_the_whole_bible_and_early_test_books(tok, plan):
 
 
 def test_partitions_are_disjoint_and_never_hold_test_refs(cfg, plan, tok):
-    langs = cfg["languages"]
+    langs = cfg.languages
     refs = plan.train_refs(langs)
     parts = S.partition_refs(refs, langs, seed=3)
     assert sorted(itertools.chain(*parts.values()), key=S.ref_sort_key) == refs
@@ -181,7 +177,7 @@ def test_passing_a_test_ref_is_an_error(cfg, plan, tok):
 def test_sampler_rows_come_only_from_training_streams(cfg, plan, tok, full_data):
     streams = {lang: d.train for lang, d in full_data.items()}
     weights = S.temperature_weights({k: len(v) for k, v in streams.items()}, 3.0)
-    sampler = S.MixtureSampler(streams, weights, seq_len=cfg["model"]["seq_len"], batch_size=8, seed=0)
+    sampler = S.MixtureSampler(streams, weights, seq_len=cfg.seq_len, batch_size=8, seed=0)
     start = dict(sampler.pos)
     rows_by_lang = {k: [] for k in streams}
     for _ in range(20):
@@ -206,10 +202,10 @@ def test_sampler_rows_come_only_from_training_streams(cfg, plan, tok, full_data)
 
 
 def test_unique_token_caps(cfg, tok, full_data):
-    cap = cfg["data"]["unique_token_caps"]["cmn"]
+    cap = cfg.data["unique_token_caps"]["cmn"]
     assert full_data["cmn"].unique_tokens == cap == len(full_data["cmn"].train) and full_data["cmn"].capped
     assert full_data["eng"].unique_tokens > cap and not full_data["eng"].capped
-    assert len(full_data["eng"].train_refs) == cfg["data"]["max_train_verses"]
+    assert len(full_data["eng"].train_refs) == cfg.data["max_train_verses"]
     half = S.partition_refs(S.split_plan(cfg).train_refs(), ["cmn", "eng"], seed=0)["cmn"]
     assert S.language_data(cfg, "cmn", tok, half).unique_tokens == cap
 

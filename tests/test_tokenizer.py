@@ -11,14 +11,14 @@ import pytest
 
 from atlas import corpus, sampling as S
 from atlas import tokenizer as T
-from atlas.presets import load_preset
+from atlas.presets import Preset
 
 PRESET = "smoke"
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_preset(PRESET)
+    return Preset.load(PRESET)
 
 
 def _forget_in_memory():
@@ -29,11 +29,11 @@ def _forget_in_memory():
 def test_multi_and_mono_vocabularies(cfg):
     multi = T.get_tokenizer(cfg, "multi")
     mono = T.get_tokenizer(cfg, "mono", "en")
-    assert multi.vocab_size == cfg["tokenizer"]["vocab_size"] and multi.kind == "multi"
-    assert mono.vocab_size == cfg["tokenizer"]["mono_vocab_size"] and mono.kind == "mono"
-    assert set(multi.languages) == set(cfg["languages"]) and mono.languages == ("eng",)
+    assert multi.vocab_size == cfg.tokenizer["vocab_size"] and multi.kind == "multi"
+    assert mono.vocab_size == cfg.tokenizer["mono_vocab_size"] and mono.kind == "mono"
+    assert set(multi.languages) == set(cfg.languages) and mono.languages == ("eng",)
     assert multi.name != mono.name and multi.eos_id == mono.eos_id == T.EOS_ID
-    assert multi.meta["sentences"]["eng"] > 0.8 * cfg["tokenizer"]["sentences_per_language"]  # T = 100: ~uniform
+    assert multi.meta["sentences"]["eng"] > 0.8 * cfg.tokenizer["sentences_per_language"]  # T = 100: ~uniform
     flores = corpus.flores_devtest("eng")[:200]
     assert T.fertility(mono, flores) < T.fertility(multi, flores)  # the monolingual vocabulary fits English better
     text = "In the beginning God created the heavens and the earth."
@@ -45,7 +45,7 @@ def test_byte_fallback_leaves_no_unknown_tokens(cfg):
     multi = T.get_tokenizer(cfg, "multi")
     ids = [i for seq in multi.encode(corpus.flores_devtest("cmn")[:100]) for i in seq]
     assert T.UNK_ID not in ids
-    assert multi.meta["effective_character_coverage"] <= cfg["tokenizer"]["character_coverage"]
+    assert multi.meta["effective_character_coverage"] <= cfg.tokenizer["character_coverage"]
 
 
 def test_cache_hit_needs_no_training(cfg, monkeypatch):
@@ -65,8 +65,7 @@ def test_cache_hit_needs_no_training(cfg, monkeypatch):
 
 
 def test_settings_change_the_cache_key(cfg):
-    other = load_preset(PRESET)
-    other["tokenizer"]["mono_vocab_size"] = 700
+    other = cfg.replace(tokenizer={**cfg.tokenizer, "mono_vocab_size": 700})
     a, b = T.get_tokenizer(cfg, "mono", "eng"), T.get_tokenizer(other, "mono", "eng")
     assert a.name != b.name and b.vocab_size == 700
 
@@ -90,7 +89,7 @@ def test_tokenizer_training_input_has_no_test_text(cfg, monkeypatch, tmp_path):
         _forget_in_memory()
     assert seen
     test_only, train_texts = set(), set()
-    for lang in cfg["languages"]:
+    for lang in cfg.languages:
         frame = corpus.bible_verses(lang)
         held = frame["book"].isin(plan.test_books)
         train_texts |= set(frame.loc[~held, "text"])
@@ -98,7 +97,7 @@ def test_tokenizer_training_input_has_no_test_text(cfg, monkeypatch, tmp_path):
         test_only |= set(corpus.flores_devtest(lang)) | set(corpus.ntrex(lang))
     assert not set(seen) & test_only
     eng = T.training_sentences(cfg, "mono", "eng")["eng"]
-    assert set(eng) <= train_texts and len(eng) == cfg["tokenizer"]["sentences_per_language"]
+    assert set(eng) <= train_texts and len(eng) == cfg.tokenizer["sentences_per_language"]
 
 
 def _train_in_child(args):
@@ -106,7 +105,9 @@ def _train_in_child(args):
     os.environ["ATLAS_CACHE_DIR"] = cache
     from atlas.tokenizer import get_tokenizer
 
-    tok = get_tokenizer(preset, "mono", "rus")
+    from atlas.presets import Preset
+
+    tok = get_tokenizer(Preset.load(preset), "mono", "rus")
     return tok.name, tok.encode(["В начале сотворил Бог небо и землю."])
 
 
@@ -121,8 +122,7 @@ def test_concurrent_trainers_share_one_cache_entry(tmp_path):
 
 def test_bad_arguments(cfg):
     with pytest.raises(T.TokenizerError, match="'bpe2'"):
-        bad = load_preset(PRESET)
-        bad["tokenizer"]["model_type"] = "bpe2"
+        bad = cfg.replace(tokenizer={**cfg.tokenizer, "model_type": "bpe2"})
         T.get_tokenizer(bad, "multi")
     with pytest.raises(T.TokenizerError, match="kind 'both'"):
         T.get_tokenizer(cfg, "both")

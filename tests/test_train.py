@@ -12,16 +12,16 @@ import pytest
 
 from atlas import records
 from atlas.grid import build_plan, checkpoint_path
-from atlas.presets import load_preset
+from atlas.presets import Preset
 from atlas.train import METRIC_COLUMNS, TrainError, eval_steps, train_run, train_settings, wsd_lr
 
 SPEC_KEYS = {"run_id", "experiment", "preset", "shape", "params", "params_non_embedding", "vocab", "mixture",
              "unique_tokens", "tokens", "seq_len", "batch_size", "seed", "train"}
 
 
-def tiny_preset() -> dict:
+def tiny_preset() -> Preset:
     """The smoke preset with budgets small enough for a few-second test."""
-    cfg = load_preset("smoke")
+    cfg = Preset.load("smoke").to_dict()
     cfg["train"]["n_evals"] = 3
     cfg["data"]["eval_tokens"] = 256
     cfg["experiments"] = {
@@ -30,10 +30,10 @@ def tiny_preset() -> dict:
         "unimax": {"shapes": ["xs"], "base_tokens": [4096], "languages": ["eng", "fra", "rus"]},
         "finetune": {"targets": ["fra"], "shapes": ["xs"], "base_tokens": [4096], "tokens": 2048},
     }
-    return cfg
+    return Preset.from_dict(cfg)
 
 
-def _spec(cfg: dict, run_id: str) -> dict:
+def _spec(cfg: Preset, run_id: str) -> dict:
     return copy.deepcopy(next(s for s in build_plan(cfg).runs if s["run_id"] == run_id))
 
 
@@ -71,14 +71,11 @@ def test_eval_steps_log_spaced():
 
 
 def test_train_settings_validation():
-    cfg = tiny_preset()
-    cfg["train"]["warmpu_steps"] = 3
+    train = tiny_preset().train
     with pytest.raises(TrainError, match="warmpu_steps"):
-        train_settings(cfg)
-    cfg = tiny_preset()
-    cfg["train"]["mixed_precision"] = "fp8"
+        train_settings({**train, "warmpu_steps": 3})
     with pytest.raises(TrainError, match="mixed_precision"):
-        train_settings(cfg)
+        train_settings({**train, "mixed_precision": "fp8"})
 
 
 # ---------------------------------------------------------------------------------------------- runs

@@ -6,12 +6,13 @@ import itertools
 import math
 
 from atlas.grid import build_plan, half_assignment
+from atlas.presets import Preset
 
 NINE = ["eng", "rus", "spa", "fra", "deu", "por", "cmn", "vie", "jpn"]
 
 
 def test_36_pairs_over_the_nine_languages_at_20_tokens_per_parameter():
-    runs = {s["run_id"]: s for s in build_plan("cpu", "bilingual").runs}
+    runs = {s["run_id"]: s for s in build_plan(Preset.load("cpu"), "bilingual").runs}
     pairs = [s for s in runs.values() if len(s["languages"]) == 2 and s["shape"]["name"] == "s0" and s["seed"] == 0]
     assert {tuple(s["languages"]) for s in pairs} == {tuple(sorted(p)) for p in itertools.combinations(NINE, 2)}
     for s in pairs:
@@ -37,7 +38,7 @@ def test_pairs_take_opposite_halves_and_the_rule_is_seeded():
 
 
 def test_seed_replicates_and_a_second_shape_cover_six_directions():
-    runs = build_plan("cpu", "bilingual").runs
+    runs = build_plan(Preset.load("cpu"), "bilingual").runs
     seeded = [s for s in runs if len(s["languages"]) == 2 and s["seed"] != 0]
     larger = [s for s in runs if len(s["languages"]) == 2 and s["shape"]["name"] == "s1"]
     assert 2 * len(seeded) >= 6 and 2 * len(larger) >= 6
@@ -45,9 +46,9 @@ def test_seed_replicates_and_a_second_shape_cover_six_directions():
 
 
 def test_fas_finetunes_cover_every_language_and_evaluate_all():
-    plan = build_plan("cpu", "finetune")
+    plan = build_plan(Preset.load("cpu"), "finetune")
     fas = [s for s in plan.runs if s["run_id"].endswith("-s0-from-4M")]
-    langs = plan.cfg["languages"]
+    langs = plan.preset.languages
     assert {s["languages"][0] for s in fas} == set(langs)
     assert all(set(s["eval_langs"]) == set(langs) for s in fas)
     base = next(s for s in plan.runs if s["run_id"] == "unimax-s0-4M")

@@ -14,7 +14,7 @@ import sys
 
 from atlas import records
 from atlas.chapters import data_sampling as data_report
-from atlas.presets import load_preset
+from atlas.presets import Preset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", required=True, help="how these hashes are known to be the runs' models")
     args = parser.parse_args(argv)
     try:  # every check before the vocabularies are trained
-        cfg = load_preset(args.preset)
+        preset = Preset.load(args.preset)
         specs = records.load_specs(args.preset)
         if specs.empty:
             raise ValueError(f"runs/{args.preset} holds no finished runs: nothing to record")
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     used = set(specs["vocab.name"])
-    toks = data_report.tokenizers(cfg, cfg["languages"])
+    toks = data_report.tokenizers(preset, preset.languages)
     models = {t.name: t.sha256 for t in toks.values() if t.name in used}
     missing = sorted(used - set(models))
     if missing:

@@ -7,7 +7,7 @@ tokens (EOS included in stream lengths), fertility is tokens per non-space chara
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from atlas import corpus, records
 from atlas import languages as L
 from atlas import sampling as S
 from atlas.paper_tables import language_sets
-from atlas.params import as_config
+from atlas.presets import Preset
 from atlas.tokenizer import Tokenizer, fertility, get_tokenizer
 from atlas import rules
 from atlas.chapters.verdicts import EXACT, Verdict, judged, untestable
@@ -25,10 +25,10 @@ from atlas.chapters.verdicts import EXACT, Verdict, judged, untestable
 CHAPTER = "01_data_sampling"
 
 
-def mono_vocab_languages(cfg: dict[str, Any]) -> list[str]:
-    """Languages that some experiment of ``cfg`` trains with a monolingual vocabulary (the ``monolingual``
+def mono_vocab_languages(preset: Preset) -> list[str]:
+    """Languages that some experiment of ``preset`` trains with a monolingual vocabulary (the ``monolingual``
     experiment's blocks with ``vocab: mono``, the default); every other run uses the multilingual one."""
-    blocks = (cfg.get("experiments") or {}).get("monolingual") or []
+    blocks = preset.experiments.get("monolingual") or []
     blocks = blocks if isinstance(blocks, list) else [blocks]
     out: list[str] = []
     for b in blocks:
@@ -37,18 +37,18 @@ def mono_vocab_languages(cfg: dict[str, Any]) -> list[str]:
     return out
 
 
-def tokenizers(cfg: dict[str, Any], languages: Iterable[str],
+def tokenizers(preset: Preset, languages: Iterable[str],
                mono_languages: Iterable[str] | None = None) -> dict[tuple[str, str], Tokenizer]:
-    """The multilingual vocabulary of ``cfg`` for every language, keyed ("multi", lang), and a monolingual one,
+    """The multilingual vocabulary of ``preset`` for every language, keyed ("multi", lang), and a monolingual one,
     keyed ("mono", lang), for each of ``languages`` that is in ``mono_languages`` (default
     :func:`mono_vocab_languages`: only the vocabularies the preset's runs use are trained -- each takes
     seconds of SentencePiece training on a 2-core machine)."""
     langs = list(languages)
-    wanted = set(mono_vocab_languages(cfg) if mono_languages is None else mono_languages)
-    multi = get_tokenizer(cfg, "multi")
+    wanted = set(mono_vocab_languages(preset) if mono_languages is None else mono_languages)
+    multi = get_tokenizer(preset, "multi")
     out = {("multi", lang): multi for lang in langs}
     for lang in tqdm([x for x in langs if x in wanted], desc="monolingual vocabularies", disable=None):
-        out[("mono", lang)] = get_tokenizer(cfg, "mono", lang)
+        out[("mono", lang)] = get_tokenizer(preset, "mono", lang)
     return out
 
 
@@ -100,7 +100,7 @@ def tokenizer_check(preset: str, toks: Mapping[tuple[str, str], Tokenizer]) -> p
     return pd.DataFrame(rows)
 
 
-def data_table(cfg: dict[str, Any], toks: Mapping[tuple[str, str], Tokenizer]) -> pd.DataFrame:
+def data_table(preset: Preset, toks: Mapping[tuple[str, str], Tokenizer]) -> pd.DataFrame:
     """One row per (language, vocabulary kind): training/test token counts, caps, fertility.
 
     Columns: ``lang``, ``script``, ``family``, ``vocab``, ``pool_tokens`` (training verses before the unique
@@ -108,10 +108,9 @@ def data_table(cfg: dict[str, Any], toks: Mapping[tuple[str, str], Tokenizer]) -
     cap / fraction / available set it), ``total_tokens``, ``test_share`` (test / total), ``flores_tokens``,
     ``fertility_bible`` and ``fertility_flores`` (tokens per character).
     """
-    cfg = as_config(cfg)
     rows = []
     for (kind, lang), tok in tqdm(toks.items(), desc="token counts", disable=None):
-        d = S.language_data(cfg, lang, tok)
+        d = S.language_data(preset, lang, tok)
         frame = corpus.bible_verses(lang)
         train_text = frame.set_index("ref").loc[list(d.train_refs[:500]), "text"].tolist()
         meta = L.get(lang)
@@ -208,14 +207,13 @@ def sampler_report(streams: Mapping[str, np.ndarray], weights: Mapping[str, floa
     return out
 
 
-def repetition_table(cfg: dict[str, Any], table: pd.DataFrame) -> pd.DataFrame:
+def repetition_table(preset: Preset, table: pd.DataFrame) -> pd.DataFrame:
     """Epochs over U in the preset's monolingual experiment: ``tokens / unique_tokens`` per language.
 
     These are the runs behind the compute-optimal frontiers (the paper's Fig. 1), where repetition bends the
     curves of the low-resource languages. Only languages present in ``table`` are listed.
     """
-    cfg = as_config(cfg)
-    mono = cfg.get("experiments", {}).get("monolingual") or {}
+    mono = preset.experiments.get("monolingual") or {}
     kind = mono.get("vocab", "mono")
     langs = [L.resolve(x) for x in mono.get("languages", [])]
     sub = table[(table["vocab"] == kind) & table["lang"].isin(langs)].set_index("lang")
@@ -225,17 +223,16 @@ def repetition_table(cfg: dict[str, Any], table: pd.DataFrame) -> pd.DataFrame:
     return out.rename_axis("lang").reset_index()
 
 
-def chapter_verdicts(cfg: dict[str, Any], table: pd.DataFrame, vocab: pd.DataFrame,
+def chapter_verdicts(preset: Preset, table: pd.DataFrame, vocab: pd.DataFrame,
                      repetition: pd.DataFrame) -> list[Verdict]:
     """Claim-by-claim verdicts of the data chapter, computed from the tables above."""
-    cfg = as_config(cfg)
-    data, tk = cfg["data"], cfg["tokenizer"]
+    data, tk = preset.data, preset.tokenizer
     multi = table[table["vocab"] == "multi"]
     limits = multi["test_limit"].value_counts().to_dict()
     rule_only = set(limits) <= {"cap", "fraction"}
     multi_vocab = vocab[vocab["kind"] == "multi"].iloc[0]
     low_cov = vocab[vocab["chars with own piece"] < vocab["coverage setting"]]
-    preset = cfg["name"]
+    name = preset.name
     n_rule = sum(v for k, v in limits.items() if k in ("cap", "fraction"))
     n_all = sum(limits.values())
     split = rules.value(
@@ -251,24 +248,23 @@ def chapter_verdicts(cfg: dict[str, Any], table: pd.DataFrame, vocab: pd.DataFra
               f"{int(multi_vocab['pieces']):,} pieces multi incl. 256 byte pieces, {int(tk['mono_vocab_size']):,} mono, "
               f"T = {tk['temperature']}, coverage {tk['character_coverage']:.4%})"))
     return [
-        judged(CHAPTER, "App. B.1", preset, split),
-        judged(CHAPTER, "App. B.1", preset, vocab_v),
+        judged(CHAPTER, "App. B.1", name, split),
+        judged(CHAPTER, "App. B.1", name, vocab_v),
         untestable(CHAPTER, "UniMax rates: EN 5%, most languages 1.42%, SW 0.719%, YO 0.060%", "Table B.4",
                    "EN 5.00%, ~50 languages 1.42%, SW 0.719%, YO 0.060% (420 languages)",
-                   "the rates depend on MADLAD-400's sizes for 420 languages and an unreported epoch cap", preset,
+                   "the rates depend on MADLAD-400's sizes for 420 languages and an unreported epoch cap", name,
                    ours="UniMax implemented (Chung et al. 2023, Alg. 1); our languages' weights are in the table above"),
-        _repetition_verdict(cfg, repetition),
+        _repetition_verdict(name, repetition),
     ]
 
 
-def unimax_settings(cfg: dict[str, Any]) -> tuple[float, float]:
+def unimax_settings(preset: Preset) -> tuple[float, float]:
     """(budget in tokens, max epochs) for the chapter's UniMax illustration.
 
     From the preset's ``experiments.unimax`` section when it has one; otherwise the capacity experiment's
     budget and 4 epochs (our choice: the paper does not report its cap).
     """
-    cfg = as_config(cfg)
-    exps = cfg.get("experiments", {})
+    exps = preset.experiments
     unimax = exps.get("unimax") or {}
     budget = float(unimax.get("tokens", exps.get("capacity", {}).get("tokens", 1e6)))
     return budget, float(unimax.get("max_epochs", 4))
@@ -302,7 +298,7 @@ def paper_unimax(max_epochs: float, budget_tokens: float = 1e12) -> pd.DataFrame
     return pd.DataFrame(rows).set_index("label")
 
 
-def _repetition_verdict(cfg: dict[str, Any], repetition: pd.DataFrame) -> Verdict:
+def _repetition_verdict(preset: str, repetition: pd.DataFrame) -> Verdict:
     """Capped (simulated low-resource) languages repeat: the fewest epochs of a capped language against the
     most of an uncapped one (or 1 epoch, whichever is larger), an exact ordering (no sampling noise)."""
     claim, src = "Low-resource languages are repeated (> 1 epoch) at large budgets", "Sec. 3, Fig. 1"
@@ -311,10 +307,10 @@ def _repetition_verdict(cfg: dict[str, Any], repetition: pd.DataFrame) -> Verdic
     free = repetition[~repetition["capped"]]
     if capped.empty:
         return untestable(CHAPTER, claim, src, paper, "no capped language in the selected monolingual-experiment "
-                          "languages", cfg["name"])
+                          "languages", preset)
     ref = max(1.0, float(free["epochs"].max())) if len(free) else 1.0
     v = rules.ordering(claim, paper, float(capped["epochs"].min()), ref, EXACT,
                        names=("fewest epochs of a capped language", "max(1, most epochs of an uncapped language)"))
     note = (f"; monolingual experiment, {repetition['budget_tokens'].max():,.0f} tokens: "
             + "; ".join(f"{r.lang}{' (capped)' if r.capped else ''} {r.epochs:.1f} epochs" for r in repetition.itertuples()))
-    return judged(CHAPTER, src, cfg["name"], rules.Verdict(v.claim, v.paper, v.ours + note, v.status, v.rule, v.reason, v.noise))
+    return judged(CHAPTER, src, preset, rules.Verdict(v.claim, v.paper, v.ours + note, v.status, v.rule, v.reason, v.noise))

@@ -20,6 +20,7 @@ import seaborn as sns
 from pandas.io.formats.style import Styler
 
 from atlas.params import validate_notebook_params
+from atlas.presets import Preset
 
 #: Shown for a missing number in a table.
 MISSING = "–"
@@ -147,9 +148,10 @@ def table_html(obj: pd.DataFrame | pd.Series | Styler) -> str:
     return f'<div class="atlas-table">{body}</div>'
 
 
-def setup(preset: Any, languages: str | Iterable[str] | None = None, **extra: Any) -> tuple[dict[str, Any], list[str]]:
+def setup(preset: str | Preset, languages: str | Iterable[str] | None = None,
+          **extra: Any) -> tuple[Preset, list[str]]:
     """Every chapter's first code cell: validate the parameters (one clear error before any work), set the figure
-    style and how tables render. Returns ``(cfg, languages)`` as :func:`atlas.params.validate_notebook_params`."""
+    style and how tables render. Returns ``(preset, languages)`` as :func:`atlas.params.validate_notebook_params`."""
     cfg, langs = validate_notebook_params(preset, languages, **extra)
     sns.set_theme(style="whitegrid", context="notebook")
     pd.set_option("display.max_columns", None)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from atlas.paper_tables import crossover_points
 from atlas.planning.crossover import PlanningError, crossover_table, fit_crossover_law
+from atlas.presets import Preset
 from atlas.scaling_table import build_table
 from atlas import rules
 from atlas.chapters.verdicts import Verdict, judged, mean_ci, untestable
@@ -116,9 +117,9 @@ def paper_side_by_side(cross: pd.DataFrame) -> pd.DataFrame:
     return ours
 
 
-def warmup_tokens(cfg: dict[str, Any]) -> float:
+def warmup_tokens(preset: Preset) -> float:
     """Tokens a run has seen when its learning-rate warmup ends (``warmup_steps x batch_size x seq_len``)."""
-    train, model = cfg.get("train", {}), cfg.get("model", {})
+    train, model = preset.train, preset.model
     steps = float(train.get("warmup_steps", 0) or 0)
     return steps * float(train.get("batch_size", 0) or 0) * float(model.get("seq_len", 0) or 0)
 

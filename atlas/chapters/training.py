@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -12,30 +11,30 @@ from atlas import rules
 from atlas.chapters.verdicts import EXACT, Verdict, judged
 from atlas.paper_tables import model_grid_table_b3
 from atlas.paths import runs_dir
+from atlas.presets import Preset
 from atlas.shapes import PAPER_VOCAB, Shape, param_count
 
 
-def require_runs(preset: str, experiment: str | None = None, root: Path | None = None) -> int:
+def require_runs(preset: Preset, experiment: str | None = None, root: Path | None = None) -> int:
     """Number of finished runs of ``preset`` (one ``experiment`` if given); a clear error if there are none."""
     names = grid.experiment_names(preset)
+    name = preset.name
     if experiment is not None and experiment not in names:
-        raise grid.GridError(f"unknown experiment {experiment!r} for preset {preset!r}; allowed: {', '.join(names)}")
-    n = sum(1 for _ in records.iter_runs(preset, experiment, root))
+        raise grid.GridError(f"unknown experiment {experiment!r} for preset {name!r}; allowed: {', '.join(names)}")
+    n = sum(1 for _ in records.iter_runs(name, experiment, root))
     if n == 0:
-        where = Path(root or runs_dir()) / preset
-        raise grid.GridError(f"no finished runs for preset {preset!r}{'' if experiment is None else f' experiment {experiment!r}'} "
-                        f"under {where}; create them with `python -m atlas grid run --preset {preset} "
+        where = Path(root or runs_dir()) / name
+        raise grid.GridError(f"no finished runs for preset {name!r}{'' if experiment is None else f' experiment {experiment!r}'} "
+                        f"under {where}; create them with `python -m atlas grid run --preset {name} "
                         f"--experiment {experiment or 'all'}`")
     return n
 
 
-def shape_table(preset: str | dict[str, Any]) -> pd.DataFrame:
+def shape_table(preset: Preset) -> pd.DataFrame:
     """The preset's shapes with parameter counts (embeddings counted once) for both vocabularies."""
-    cfg = grid._as_cfg(preset)
-    tok = cfg.get("tokenizer", {})
-    v_multi, v_mono = int(tok.get("vocab_size", 64000)), int(tok.get("mono_vocab_size", 64000))
+    v_multi, v_mono = preset.vocab_size("multi"), preset.vocab_size("mono")
     rows = []
-    for s in cfg["model"]["shapes"]:
+    for s in preset.shapes:
         shape = Shape.from_dict(s)
         rows.append({**shape.as_dict(), "params_multi_vocab": param_count(shape, v_multi),
                      "params_mono_vocab": param_count(shape, v_mono),
@@ -43,7 +42,7 @@ def shape_table(preset: str | dict[str, Any]) -> pd.DataFrame:
                      "embedding_share_multi": shape.d_model * v_multi / param_count(shape, v_multi),
                      "ffw_over_d": shape.ffw / shape.d_model, "heads_x_kv_over_d": shape.heads * shape.kv / shape.d_model})
     out = pd.DataFrame(rows)
-    out.attrs.update(vocab_multi=v_multi, vocab_mono=v_mono, seq_len=int(cfg["model"]["seq_len"]))
+    out.attrs.update(vocab_multi=v_multi, vocab_mono=v_mono, seq_len=preset.seq_len)
     return out
 
 

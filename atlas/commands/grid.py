@@ -66,19 +66,21 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "submit":
         return _submit(args)
     from atlas import grid  # torch-free: plan and status work on the base (book) install
+    from atlas.presets import Preset
 
     shard = grid.parse_shard(args.shard)  # validate everything before any work
-    plan = grid.build_plan(args.preset, args.experiment)
+    preset = Preset.load(args.preset)
+    plan = grid.build_plan(preset, args.experiment)
     if args.action == "plan" or (args.action == "run" and args.dry_run):
         runs = grid.shard_runs(plan, *shard)
         if shard != (1, 1):
             print(f"shard {shard[0]}/{shard[1]}:")
         print(grid.plan_summary(plan, runs))
-        if plan.cfg.get("runnable", True) is False and args.action == "run":
-            print(f"note: {plan.cfg.get('not_runnable_reason', 'this preset is for planning only')}")
+        if not preset.runnable and args.action == "run":
+            print(f"note: {preset.not_runnable_reason or 'this preset is for planning only'}")
         return 0
     if args.action == "status":
-        table = grid.grid_status(plan.cfg, args.experiment)
+        table = grid.grid_status(preset, args.experiment)
         if shard != (1, 1):
             keep = {(s["experiment"], s["run_id"]) for s in grid.shard_runs(plan, *shard)}
             table = table[[(e, r) in keep for e, r in zip(table.experiment, table.run_id)]]
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         counts["measured_h"] = hours.reindex(counts.index).fillna(0.0)
         counts.loc["total", "measured_h"] = table["wall_seconds"].sum() / 3600
         counts["measured_h"] = counts["measured_h"].round(2)
-        print(f"preset {plan.preset}: records under {grid.runs_dir() / plan.preset}")
+        print(f"preset {preset.name}: records under {grid.runs_dir() / preset.name}")
         print(counts.to_string())
         devices = sorted({d for d in table["device"].dropna()})
         if devices:
@@ -102,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import atlas.train  # noqa: F401  (training needs the `train` extra: fail here, before the run log starts)
 
-    grid.run_grid(plan.cfg, args.experiment, shard, progress=not args.no_progress,
+    grid.run_grid(preset, args.experiment, shard, progress=not args.no_progress,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
     return 0
