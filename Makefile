@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOOK_STAMP := $(VENV)/.installed-book
 # The preset whose committed runs the book shows (runs/$(BOOK_PRESET)); tests use smoke.
-# auto = cpu when `python -m atlas grid status --preset cpu` is complete, else smoke (with a note saying so).
+# auto = each chapter shows cpu when runs/cpu has finished the experiments it reads, else smoke (with a note).
 BOOK_PRESET ?= auto
 PRESET ?= cpu
 EXPERIMENT ?= all

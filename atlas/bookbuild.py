@@ -19,29 +19,49 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from atlas.chapters import CHAPTERS
+from atlas.chapters.page import BOOK_NOTE_ENV
 from atlas.paths import REPO_ROOT
 from atlas.presets import Preset
 
 
-#: The committed study the book shows when its runs are complete; otherwise the book falls back to smoke.
+#: The committed study the book shows; a chapter whose experiments it has not finished falls back to smoke.
 STUDY_PRESET, FALLBACK_PRESET = "cpu", "smoke"
+AUTO = "auto"
+#: The environment variable through which a chapter's kernel learns why it shows the fallback preset.
+NOTE_ENV = BOOK_NOTE_ENV
 
 
-def resolve_preset(preset: str) -> str:
-    """``auto`` -> ``cpu`` when every run of the cpu grid is recorded, else ``smoke`` (said loudly)."""
-    if preset != "auto":
-        return preset
+def chapter_presets(preset: str) -> dict[str, tuple[str, str]]:
+    """``{chapter: (preset it reads, note)}``. A named preset: every chapter reads it (no note).
+
+    ``auto``: a chapter reads ``cpu`` when every experiment it reads (:attr:`atlas.chapters.Chapter.experiments`)
+    is complete in ``runs/cpu``, else ``smoke``, with a note naming what is missing (shown at the top of the
+    page and printed here); chapters that read no runs, the intro and the appendices read ``cpu``.
+    """
+    if preset != AUTO:
+        Preset.load(preset)  # a bad name fails before any work
+        return {c.name: (preset, "") for c in CHAPTERS}
     from atlas.grid import grid_status
 
     status = grid_status(Preset.load(STUDY_PRESET))
-    missing = status[status["status"] != "done"]
-    if missing.empty:
-        return STUDY_PRESET
-    by_exp = missing.groupby("experiment").size().to_dict()
-    print(f"note: runs/{STUDY_PRESET} is incomplete ({len(missing)} of {len(status)} runs not recorded: {by_exp}); "
-          f"building the book from runs/{FALLBACK_PRESET}. Finish it with `make runs PRESET={STUDY_PRESET}` "
-          f"or force it with BOOK_PRESET={STUDY_PRESET}.", file=sys.stderr)
-    return FALLBACK_PRESET
+    runs = status.groupby("experiment")["status"]
+    done, total = runs.apply(lambda x: int((x == "done").sum())), runs.size()
+    out = {}
+    for c in CHAPTERS:
+        missing = [e for e in c.experiments if e not in total or done.get(e, 0) < total[e]]
+        if not missing:
+            out[c.name] = (STUDY_PRESET, "")
+            continue
+        counts = ", ".join(f"{e} {done.get(e, 0)} of {total.get(e, 0)}" for e in missing)
+        out[c.name] = (FALLBACK_PRESET, (
+            f"The committed `{STUDY_PRESET}` study has not finished the runs this chapter reads ({counts} recorded), "
+            f"so this page shows the `{FALLBACK_PRESET}` preset, whose numbers only prove that the pipeline runs. "
+            f"`make runs PRESET={STUDY_PRESET}` finishes them; `BOOK_PRESET={STUDY_PRESET}` shows the partial study."))
+    fallback = [name for name, (p, _) in out.items() if p == FALLBACK_PRESET]
+    if fallback:
+        print(f"note: runs/{STUDY_PRESET} is incomplete; chapters {', '.join(fallback)} show {FALLBACK_PRESET} "
+              f"(the others show {STUDY_PRESET}).", file=sys.stderr)
+    return out
 
 
 def chapters(notebook_dir: Path | None = None) -> list[Path]:
@@ -88,12 +108,17 @@ def _ipc_kernel_manager(socket_dir: str) -> type:
     return IPCKernelManager
 
 
-def _execute_one(nb: str, target: str, preset: str, cwd: str) -> float:
-    """Execute one chapter with papermill; returns its wall time in seconds (runs in a worker process)."""
+def _execute_one(nb: str, target: str, preset: str, cwd: str, note: str = "") -> float:
+    """Execute one chapter with papermill; returns its wall time in seconds (runs in a worker process).
+    ``note`` reaches the chapter's kernel through :data:`NOTE_ENV` (shown by :func:`atlas.chapters.page.setup`)."""
     import tempfile
 
     import papermill as pm
 
+    if note:
+        os.environ[NOTE_ENV] = note
+    else:
+        os.environ.pop(NOTE_ENV, None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="atlas-kernel-") as sockets:
         pm.execute_notebook(nb, target, parameters={"preset": preset}, cwd=cwd,
@@ -195,7 +220,8 @@ def prepare_for_html(path: str | Path) -> None:
 
 def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
                      jobs: int | None = None, notebook_dir: Path | None = None) -> list[Path]:
-    """Execute chapters into ``book_dir`` with ``-p preset``; returns the executed notebooks.
+    """Execute chapters into ``book_dir`` with ``-p preset`` (``auto``: each chapter's, :func:`chapter_presets`);
+    returns the executed notebooks.
 
     Body chapters run ``jobs`` at a time (separate kernels, independent of each other); the intro runs after
     all of them because it reads the verdicts they record. A failing chapter fails the build after the
@@ -203,7 +229,7 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    Preset.load(preset)  # fail before any work on a bad preset
+    presets = chapter_presets(preset)  # fails before any work on a bad preset
     jobs = check_jobs(jobs)
     book_dir = Path(book_dir)
     book_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +248,8 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
     intro = [p for p in todo if p.name.startswith("00_")]
     failed: dict[str, BaseException] = {}
     bar = tqdm(total=len(todo), desc=f"chapters ({preset}, {jobs} at a time)", unit="chapter")
+    # chapters outside the registry (tests' notebook_dir) read the preset as given, or the study under auto
+    default = (STUDY_PRESET if preset == AUTO else preset, "")
 
     def done(nb: Path, seconds: float | None, exc: BaseException | None) -> None:
         bar.update(1)
@@ -231,7 +259,8 @@ def execute_chapters(preset: str, book_dir: Path, only: list[str] | None = None,
             failed[nb.stem] = exc
             tqdm.write(f"  {nb.stem}: FAILED ({type(exc).__name__}) -> {book_dir / nb.name}")
 
-    args = {nb: (str(nb), str(book_dir / nb.name), preset, str(book_dir)) for nb in todo}
+    args = {nb: (str(nb), str(book_dir / nb.name), chosen, str(book_dir), note)
+            for nb in todo for chosen, note in [presets.get(nb.stem, default)]}
 
     def one_by_one(nbs: list[Path]) -> None:
         for nb in nbs:
@@ -285,7 +314,8 @@ def stage_sources(staging: Path) -> Path:
 
 def build(preset: str, root: Path | None = None, jobs: int | None = None) -> Path:
     """Execute every chapter and build the HTML. ``root`` defaults to the repository (HTML in book/_build)."""
-    Preset.load(preset)  # bad input fails before the sources are staged
+    if preset != AUTO:
+        Preset.load(preset)  # bad input fails before the sources are staged
     check_jobs(jobs)
     if root is None:
         root = REPO_ROOT
@@ -303,14 +333,14 @@ def build(preset: str, root: Path | None = None, jobs: int | None = None) -> Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atlas.bookbuild", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", required=True,
-                        help="whose committed runs the chapters read; 'auto' = cpu if its grid is complete, else smoke")
+                        help="whose committed runs the chapters read; 'auto' = cpu for every chapter whose runs it has "
+                             "finished, smoke (with a note on the page) for the others")
     parser.add_argument("--only", nargs="*", help="execute just these chapters (e.g. 01_data_sampling), no HTML")
     parser.add_argument("--root", type=Path, help="build outside the repository (sources are copied there)")
     parser.add_argument("--jobs", type=int, default=None,
                         help=f"chapters executed at once (default: one per core, at most 4; here {default_jobs()})")
     args = parser.parse_args(argv)
     try:
-        args.preset = resolve_preset(args.preset)
         if args.only:
             execute_chapters(args.preset, (args.root or REPO_ROOT) / "book", args.only, jobs=args.jobs)
         else:

@@ -53,3 +53,35 @@ def test_bad_jobs_is_refused_before_work(tmp_path: Path, jobs: int):
     with pytest.raises(ValueError, match=f"jobs={jobs}"):
         bookbuild.build("smoke", tmp_path / "staged", jobs=jobs)
     assert not (tmp_path / "staged").exists()  # nothing staged before the check
+
+
+def test_auto_gives_each_chapter_the_study_only_where_its_runs_are_complete(monkeypatch, capsys):
+    import pandas as pd
+
+    from atlas import grid
+    from atlas.chapters import CHAPTERS
+
+    status = pd.DataFrame({"experiment": ["monolingual"] * 2 + ["unimax", "capacity"],
+                           "status": ["done", "done", "done", "todo"]})
+    monkeypatch.setattr(grid, "grid_status", lambda *a, **k: status)
+    chosen = bookbuild.chapter_presets("auto")
+    assert set(chosen) == {c.name for c in CHAPTERS}
+    assert chosen["03_monolingual_scaling"] == ("cpu", "")  # monolingual + unimax done
+    assert chosen["01_data_sampling"][0] == chosen["00_intro"][0] == "cpu"  # no runs read
+    preset, note = chosen["07_curse_of_multilinguality"]
+    assert preset == "smoke" and "capacity 0 of 1 recorded" in note
+    assert chosen["04_transfer_matrix"][0] == "smoke" and "bilingual 0 of 0" in chosen["04_transfer_matrix"][1]
+    assert "07_curse_of_multilinguality" in capsys.readouterr().err
+    assert set(bookbuild.chapter_presets("smoke").values()) == {("smoke", "")}
+    with pytest.raises(ValueError, match="unknown preset"):
+        bookbuild.chapter_presets("nope")
+
+
+def test_a_fallback_note_reaches_the_page(tmp_path: Path, monkeypatch):
+    src = tmp_path / "nb"
+    src.mkdir()
+    _notebook(src / "01_a.ipynb", "from atlas.chapters import page\npage.setup(preset)")
+    monkeypatch.setattr(bookbuild, "chapter_presets", lambda p: {"01_a": ("smoke", "planted fallback note")})
+    out = bookbuild.execute_chapters("auto", tmp_path / "book", jobs=1, notebook_dir=src)
+    text = out[0].read_text()
+    assert "planted fallback note" in text

@@ -31,6 +31,7 @@ class Chapter:
     paper: tuple[PaperItem, ...] = field(default=())
     slow: bool = False  # among the longest to execute: started first when chapters run in parallel
     part: str = "chapter"  # "intro" (executed last: it gathers the verdicts), "chapter" or "appendix"
+    experiments: tuple[str, ...] = ()  # the grid experiments whose runs it reads (all must be complete to show them)
 
     @property
     def notebook(self) -> str:
@@ -41,19 +42,20 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("00_intro", "ATLAS, reproduced", part="intro"),
     Chapter("01_data_sampling", "Data sampling", slow=True, paper=(
         PaperItem("§2, App. B.1", "data, test split min(20M, 20%), vocabulary", "(no runs needed)"),)),
-    Chapter("02_training", "Model grid and training", paper=(
+    Chapter("02_training", "Model grid and training", experiments=("monolingual",), paper=(
         PaperItem("Tables B.2, B.3", "model grid and hyperparameters", _GRID.format("monolingual")),)),
-    Chapter("03_monolingual_scaling", "Monolingual scaling", slow=True, paper=(
+    Chapter("03_monolingual_scaling", "Monolingual scaling", slow=True, experiments=("monolingual", "unimax"), paper=(
         PaperItem("Fig. 1, Table C.1", "monolingual scaling, vocabulary tax", _GRID.format("monolingual")),)),
-    Chapter("04_transfer_matrix", "Transfer matrix (BTS)", paper=(
+    Chapter("04_transfer_matrix", "Transfer matrix (BTS)", experiments=("bilingual", "finetune"), paper=(
         PaperItem("Fig. 2, Fig. C.2, App. C.2", "bilingual transfer scores", _GRID.format("bilingual")),)),
-    Chapter("05_script_family_tests", "Script and family statistics", paper=(
+    Chapter("05_script_family_tests", "Script and family statistics", experiments=("bilingual",), paper=(
         PaperItem("§4 statistics", "script/family effects, asymmetry", "python -m atlas stats transfer MATRIX.csv"),)),
-    Chapter("06_atlas_fits", "ATLAS fits (Table 1)", slow=True, paper=(
+    Chapter("06_atlas_fits", "ATLAS fits (Table 1)", slow=True,
+            experiments=("monolingual", "capacity", "unimax", "bilingual"), paper=(
         PaperItem("Table 1", "ATLAS vs CSL/DCSL/MSL held-out R²", _GRID.format("all")),)),
-    Chapter("07_curse_of_multilinguality", "Curse of multilinguality", slow=True, paper=(
+    Chapter("07_curse_of_multilinguality", "Curse of multilinguality", slow=True, experiments=("capacity",), paper=(
         PaperItem("§5, Fig. 4, Fig. 5", "K-law, iso-loss multipliers", _GRID.format("capacity")),)),
-    Chapter("08_pretrain_vs_finetune", "Pretrain vs finetune", paper=(
+    Chapter("08_pretrain_vs_finetune", "Pretrain vs finetune", experiments=("finetune", "unimax"), paper=(
         PaperItem("§6, Fig. 6, Fig. 7", "pretrain vs finetune crossover", _GRID.format("finetune")),)),
     Chapter("90_presets_and_scale", "Presets and scale", part="appendix"),
     Chapter("91_engine_vs_published", "The engine against published fits", part="appendix"),

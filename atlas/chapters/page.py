@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import numbers
 from typing import Any, Iterable, Mapping
 
@@ -21,6 +22,9 @@ from pandas.io.formats.style import Styler
 
 from atlas.params import validate_notebook_params
 from atlas.presets import Preset
+
+#: Set by the book build (:data:`atlas.bookbuild.NOTE_ENV`) when a chapter shows a fallback preset.
+BOOK_NOTE_ENV = "ATLAS_BOOK_NOTE"
 
 #: Shown for a missing number in a table.
 MISSING = "–"
@@ -166,4 +170,9 @@ def setup(preset: str | Preset, languages: str | Iterable[str] | None = None,
         html_formatter = shell.display_formatter.formatters["text/html"]
         for kind in (pd.DataFrame, pd.Series, Styler):
             html_formatter.for_type(kind, table_html)
+        note = os.environ.get(BOOK_NOTE_ENV, "")
+        if note:  # the book build chose a fallback preset for this chapter: say so at the top of the page
+            from IPython.display import Markdown, display
+
+            display(Markdown(f"> **Note.** {note}"))
     return cfg, langs

@@ -161,15 +161,17 @@ NOT_EXECUTED = "(no verdict recorded: chapter not executed in this build)"
 
 
 def reproduction_map(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Verdicts joined with chapter titles; a chapter that recorded nothing is listed as such (status missing)."""
+    """Verdicts joined with chapter titles and the preset each chapter read; a chapter that recorded nothing is
+    listed as such (status missing)."""
     rows = []
     for chapter in reproduced_chapters():
         sub = verdicts[verdicts["chapter"] == chapter.name] if len(verdicts) else verdicts
         if len(sub) == 0:
-            rows.append({"chapter": chapter.title, "claim": NOT_EXECUTED, "source": "", "paper": "", "ours": "",
-                         "status": "missing", "rule": "", "reason": "no verdicts recorded"})
+            rows.append({"chapter": chapter.title, "preset": "", "claim": NOT_EXECUTED, "source": "", "paper": "",
+                         "ours": "", "status": "missing", "rule": "", "reason": "no verdicts recorded"})
             continue
         for _, v in sub.iterrows():
-            rows.append({"chapter": chapter.title, "claim": v["claim"], "source": v["source"], "paper": v["paper"],
-                         "ours": v["ours"], "status": v["status"], "rule": v["rule"], "reason": v["reason"]})
+            rows.append({"chapter": chapter.title, "preset": v["preset"], "claim": v["claim"], "source": v["source"],
+                         "paper": v["paper"], "ours": v["ours"], "status": v["status"], "rule": v["rule"],
+                         "reason": v["reason"]})
     return pd.DataFrame(rows)
