@@ -56,6 +56,8 @@ def _check_extra(preset: Preset, name: str, value: Any) -> Any:
     elif name == "seed" and value is not None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ParameterError(f"seed must be a non-negative integer, got {value!r}")
+    elif name.startswith("retrain_") and not isinstance(value, bool):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
     return value
 
 
@@ -67,8 +69,8 @@ def validate_notebook_params(
     * ``preset``: a preset name (``smoke``, ``cpu`` ...) or a :class:`Preset`.
     * ``languages``: ``None`` (the preset's languages) or codes in any accepted form (``en``, ``eng``,
       ``eng_Latn``); returned as ISO 639-3 codes. They must have text in the bundled corpus.
-    * ``extra``: other parameters; ``experiment``, ``eval_set``, ``vocab``/``kind`` and ``seed`` are
-      checked, any others accepted as they are.
+    * ``extra``: other parameters; ``experiment``, ``eval_set``, ``vocab``/``kind``, ``seed`` and switches
+      named ``retrain_*`` (booleans) are checked, any others accepted as they are.
 
     The returned preset's ``languages`` are the validated list (a chapter's ``languages`` narrow its preset).
     """

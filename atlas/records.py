@@ -35,12 +35,17 @@ SPEC, METRICS, SUMMARY, ENV = "spec.json", "metrics.csv", "summary.json", "env.j
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; records are ordinary readable files
@@ -188,6 +193,8 @@ def main_trajectory(metrics: pd.DataFrame) -> pd.DataFrame:
 
 #: ``runs/<preset>/tokenizers.json``: ``{"note": provenance, "models": {tokenizer name: sha256 of the model}}``.
 TOKENIZERS = "tokenizers.json"
+#: ``runs/<preset>/tokenizers/<name>.model`` (+ ``.json``, its metadata): the models the runs were trained with.
+TOKENIZER_MODELS = "tokenizers"
 
 
 def recorded_tokenizers(preset: str, root: Path | None = None,
@@ -221,3 +228,61 @@ def write_tokenizer_record(preset: str, models: dict[str, str], note: str, root:
     path = Path(root or runs_dir()) / preset / TOKENIZERS
     atomic_write_json(path, {"note": note.strip(), "models": dict(sorted(models.items()))})
     return path
+
+
+def commit_tokenizers(preset: str, root: Path | None = None, cache: Path | None = None) -> list[str]:
+    """Copy the cached models the runs of ``preset`` recorded (by name and SHA-256) to ``runs/<preset>/tokenizers``.
+
+    Only a cached model whose hash equals the one the runs recorded is copied (never a retrained look-alike).
+    Returns the names copied. Run it after a grid, then commit the folder (each model is a few hundred KB).
+    """
+    from atlas.paths import cache_dir
+
+    src = Path(cache or cache_dir()) / "tokenizers"
+    dest = Path(root or runs_dir()) / preset / TOKENIZER_MODELS
+    done = []
+    for name, shas in recorded_tokenizers(preset, root=root).items():
+        model = src / f"{name}.model"
+        if len(shas) != 1 or not model.exists() or _sha256(model) != shas[0]:
+            continue
+        for suffix in (".model", ".json"):
+            atomic_write_bytes(dest / f"{name}{suffix}", (src / f"{name}{suffix}").read_bytes())
+        done.append(name)
+    return done
+
+
+def install_committed_tokenizers(preset: str, root: Path | None = None, cache: Path | None = None) -> dict[str, str]:
+    """Put the committed models of ``preset`` into the tokenizer cache, so nothing is retrained.
+
+    A committed model is installed only if its SHA-256 is the one its runs recorded; otherwise it is skipped
+    (and the tokenizer is trained as usual). An entry already in the cache is left alone. Returns
+    ``{name: "installed" | "cached" | "hash mismatch: ..."}``.
+    """
+    from atlas.paths import cache_dir
+
+    folder = Path(root or runs_dir()) / preset / TOKENIZER_MODELS
+    if not folder.is_dir():
+        return {}
+    recorded = recorded_tokenizers(preset, root=root)
+    dest = Path(cache or cache_dir()) / "tokenizers"
+    out = {}
+    for model in sorted(folder.glob("*.model")):
+        name = model.stem
+        sha, want = _sha256(model), recorded.get(name, [])
+        if want != [sha]:
+            out[name] = f"hash mismatch: committed {sha[:12]}, runs recorded {', '.join(w[:12] for w in want) or 'none'}"
+            continue
+        if (dest / f"{name}.model").exists():
+            out[name] = "cached"
+            continue
+        # the metadata first: the model's presence marks a complete cache entry (atlas.tokenizer.get_tokenizer)
+        atomic_write_bytes(dest / f"{name}.json", (folder / f"{name}.json").read_bytes())
+        atomic_write_bytes(dest / f"{name}.model", model.read_bytes())
+        out[name] = "installed"
+    return out
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -56,3 +56,10 @@ def test_book_build_prints_the_validation_message_only(tmp_path, monkeypatch, ca
     with pytest.raises(bookbuild.ChaptersFailed, match="09_late: KeyError") as info:
         bookbuild.main(["--preset", "smoke", "--only", "09_late", "--root", str(tmp_path), "--jobs", "1"])
     assert info.value.input_errors == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_retrain_switches_must_be_booleans(value):
+    with pytest.raises(ParameterError, match=rf"retrain_tokenizers must be True or False, got {value!r}"):
+        validate_notebook_params("smoke", retrain_tokenizers=value)
+    validate_notebook_params("smoke", retrain_tokenizers=True)

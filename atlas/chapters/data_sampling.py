@@ -7,7 +7,10 @@ tokens (EOS included in stream lengths), fertility is tokens per non-space chara
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+import contextlib
+import os
+import tempfile
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,12 +40,21 @@ def mono_vocab_languages(preset: Preset) -> list[str]:
     return out
 
 
-def tokenizers(preset: Preset, languages: Iterable[str],
-               mono_languages: Iterable[str] | None = None) -> dict[tuple[str, str], Tokenizer]:
+def tokenizers(preset: Preset, languages: Iterable[str], mono_languages: Iterable[str] | None = None,
+               retrain: bool = False) -> dict[tuple[str, str], Tokenizer]:
     """The multilingual vocabulary of ``preset`` for every language, keyed ("multi", lang), and a monolingual one,
     keyed ("mono", lang), for each of ``languages`` that is in ``mono_languages`` (default
-    :func:`mono_vocab_languages`: only the vocabularies the preset's runs use are trained -- each takes
-    seconds of SentencePiece training on a 2-core machine)."""
+    :func:`mono_vocab_languages`: only the vocabularies the preset's runs use).
+
+    By default the models the runs were trained with come from ``runs/<preset>/tokenizers`` (each installed
+    only if its SHA-256 is the one the runs recorded: :func:`atlas.records.install_committed_tokenizers`);
+    a vocabulary without a committed model is trained (seconds to minutes of SentencePiece on 2 cores).
+    ``retrain``: train every vocabulary afresh in a temporary cache, to see what training gives on this machine.
+    """
+    if retrain:  # a fresh cache that outlives the call: the tokenizers read their model files later (sha256)
+        with _cache_at(tempfile.mkdtemp(prefix="atlas-retrain-")):
+            return tokenizers(preset, languages, mono_languages)
+    records.install_committed_tokenizers(preset.name)
     langs = list(languages)
     wanted = set(mono_vocab_languages(preset) if mono_languages is None else mono_languages)
     multi = get_tokenizer(preset, "multi")
@@ -50,6 +62,20 @@ def tokenizers(preset: Preset, languages: Iterable[str],
     for lang in tqdm([x for x in langs if x in wanted], desc="monolingual vocabularies", disable=None):
         out[("mono", lang)] = get_tokenizer(preset, "mono", lang)
     return out
+
+
+@contextlib.contextmanager
+def _cache_at(path: str) -> Iterator[None]:
+    """Point :func:`atlas.paths.cache_dir` at ``path`` for the duration (tokenizers, tokenised corpora)."""
+    old = os.environ.get("ATLAS_CACHE_DIR")
+    os.environ["ATLAS_CACHE_DIR"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("ATLAS_CACHE_DIR", None)
+        else:
+            os.environ["ATLAS_CACHE_DIR"] = old
 
 
 def vocabulary_table(toks: Mapping[tuple[str, str], Tokenizer]) -> pd.DataFrame:
@@ -208,19 +234,26 @@ def sampler_report(streams: Mapping[str, np.ndarray], weights: Mapping[str, floa
 
 
 def repetition_table(preset: Preset, table: pd.DataFrame) -> pd.DataFrame:
-    """Epochs over U in the preset's monolingual experiment: ``tokens / unique_tokens`` per language.
+    """Epochs over U in the preset's monolingual experiment: ``tokens / unique_tokens`` per language and vocabulary
+    (one row per block of the experiment that trains the language).
 
     These are the runs behind the compute-optimal frontiers (the paper's Fig. 1), where repetition bends the
     curves of the low-resource languages. Only languages present in ``table`` are listed.
     """
-    mono = preset.experiments.get("monolingual") or {}
-    kind = mono.get("vocab", "mono")
-    langs = [L.resolve(x) for x in mono.get("languages", [])]
-    sub = table[(table["vocab"] == kind) & table["lang"].isin(langs)].set_index("lang")
-    out = pd.DataFrame({"vocab": kind, "unique_tokens": sub["unique_tokens"], "capped": sub["capped"]})
-    out["budget_tokens"] = float(mono.get("tokens", np.nan))
+    blocks = preset.experiments.get("monolingual") or []
+    parts = []
+    for b in blocks if isinstance(blocks, list) else [blocks]:
+        kind = b.get("vocab", "mono")
+        langs = [L.resolve(x) for x in b.get("languages", [])]
+        sub = table[(table["vocab"] == kind) & table["lang"].isin(langs)].set_index("lang")
+        part = pd.DataFrame({"vocab": kind, "unique_tokens": sub["unique_tokens"], "capped": sub["capped"]})
+        part["budget_tokens"] = float(b.get("tokens", np.nan))
+        parts.append(part.rename_axis("lang").reset_index())
+    if not parts:
+        return pd.DataFrame(columns=["lang", "vocab", "unique_tokens", "capped", "budget_tokens", "epochs"])
+    out = pd.concat(parts, ignore_index=True)
     out["epochs"] = out["budget_tokens"] / out["unique_tokens"]
-    return out.rename_axis("lang").reset_index()
+    return out
 
 
 def chapter_verdicts(preset: Preset, table: pd.DataFrame, vocab: pd.DataFrame,
