@@ -46,7 +46,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import statistics
+import time
 from collections import defaultdict
 from typing import Any, Callable, Iterator
 
@@ -399,6 +401,8 @@ def bench_profile(
         "rounds": rounds, "matmul_peak_n": peak_n, "matmul_peak_flops": peak, "matmul_peaks": peaks,
         "categories": dict(CATEGORIES), "models": models, "notes": notes,
         "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
     }
     if "hf_llama" in models:
         ours, ref = models["ours_eager"], models["hf_llama"]

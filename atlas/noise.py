@@ -9,15 +9,17 @@ without a suffix, trained with the preset's seed). The replicates give the noise
   recomputed on :func:`seed_variants` of the table, where every replicated group's primary run is replaced by
   its seed-``n`` replicate (renamed to the primary's run id, so downstream code sees the same runs).
 
-With one replicated shape per experiment, the s.d. measures the seed noise of that one run's contribution; a
-caller comparing two quantities that both carry seed noise combines them (:func:`atlas.rules.diff_sd`).
+With one replicated shape per experiment, the s.d. measures the seed noise of that one run's contribution: a
+lower bound on the seed noise of a number built from many runs, which is why the verdicts read it together
+with a second estimate (:func:`atlas.rules.wider`). A caller comparing two quantities that both carry seed
+noise combines them (:func:`atlas.rules.diff_sd`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Mapping
+from typing import Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -47,28 +49,56 @@ def primary_only(table: pd.DataFrame) -> pd.DataFrame:
     return table[~is_replicate(table["run_id"])].reset_index(drop=True)
 
 
-def seed_variants(table: pd.DataFrame) -> dict[int, pd.DataFrame]:
-    """One table per seed: the primary runs as they are (key: the primary seed) and, for every replicate seed
-    ``n``, the table whose replicated primaries are replaced by their seed-``n`` runs.
+def primary_seed(table: pd.DataFrame) -> int | None:
+    """The training seed of the primary runs that have replicates (None without replicates)."""
+    rep = is_replicate(table["run_id"])
+    groups = set(table.loc[rep, "run_id"].map(replicate_key))
+    seeds = table.loc[~rep & table["run_id"].isin(groups), "seed"]
+    return int(seeds.iloc[0]) if len(seeds) else None
 
-    A group lacking seed ``n`` (an unfinished replicate) keeps its primary in that variant. Keys are the
-    training seeds (the ``seed`` column of the runs). Empty when ``table`` has no replicates.
+
+def seed_variants(table: pd.DataFrame, experiments: Iterable[str] | None = None) -> dict[int, pd.DataFrame]:
+    """One table per seed: the primary runs as they are (key: the primary seed, first) and, for every replicate
+    seed ``n``, the table whose replicated primaries are replaced by their seed-``n`` runs.
+
+    ``experiments``: only replicates of these experiments are swapped (the ones the derived number reads);
+    a seed none of whose replicates is among them gives no variant. A group lacking seed ``n`` (an unfinished
+    replicate) keeps its primary in that variant. Keys are the training seeds (the ``seed`` column). Empty when
+    ``table`` has no (selected) replicates.
     """
+    if experiments is not None:
+        chosen = table["experiment"].astype(str).isin(list(experiments)).to_numpy(bool)
+        table = table[~is_replicate(table["run_id"]) | chosen]
     seeds = replicate_seeds(table)
     if not seeds:
         return {}
     rep = is_replicate(table["run_id"])
     base = table[~rep]
     keys = (table["experiment"].astype(str) + "/" + table["run_id"].map(replicate_key)).to_numpy()
-    primary_seed = base.loc[base["run_id"].isin(table.loc[rep, "run_id"].map(replicate_key)), "seed"]
-    out = {int(primary_seed.iloc[0]) if len(primary_seed) else 0: base.reset_index(drop=True)}
+    first = primary_seed(table)
+    out = {0 if first is None else first: base.reset_index(drop=True)}
     for s in seeds:
         mine = rep & table["run_id"].astype(str).str.endswith(f"-seed{s}").to_numpy(bool)
         swap = set(keys[mine])
         keep = ~rep & ~np.isin(keys, list(swap))
         sub = table[mine].assign(run_id=table.loc[mine, "run_id"].map(replicate_key))
-        out[s] = pd.concat([table[keep], sub], ignore_index=True)
+        out[s] = _in_primary_order(table[keep], sub, table[~rep & np.isin(keys, list(swap))])
     return out
+
+
+def _in_primary_order(kept: pd.DataFrame, swapped_in: pd.DataFrame, replaced: pd.DataFrame) -> pd.DataFrame:
+    """``kept`` plus ``swapped_in`` with every swapped-in row at the position of the primary row it replaces
+    (same experiment, run, language, set and step), so that positional splits (the random 20 % of Table 1)
+    hold out the same points in every variant; unmatched rows go last."""
+    key = [c for c in ("experiment", "run_id", "eval_lang", "eval_set", "step") if c in replaced and c in swapped_in]
+    slots = replaced.reset_index()[["index", *key]].drop_duplicates(subset=key)
+    placed = swapped_in.merge(slots, on=key, how="left")
+    last = float(max(len(kept) + len(replaced), 1))
+    placed["index"] = placed["index"].fillna(last).to_numpy(float) + np.arange(len(placed)) * 1e-9
+    placed = placed.set_index("index")
+    placed.index.name = None
+    kept = kept.set_axis(kept.index.astype(float))
+    return pd.concat([kept, placed]).sort_index(kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -100,11 +130,12 @@ class SeedSpread:
 _FAILED = (ValueError, ArithmeticError, KeyError, IndexError)
 
 
-def seed_spread(table: pd.DataFrame, derive: Callable[[pd.DataFrame], float]) -> SeedSpread:
-    """``derive`` (table -> one number) on every :func:`seed_variants` table; an exception or a non-number
-    counts as NaN for that seed (a fit that fails on one seed is part of the noise, not a crash)."""
+def seed_spread(table: pd.DataFrame, derive: Callable[[pd.DataFrame], float],
+                experiments: Iterable[str] | None = None) -> SeedSpread:
+    """``derive`` (table -> one number) on every :func:`seed_variants` table (replicates of ``experiments``);
+    an exception counts as NaN for that seed (a fit that fails on one seed is part of the noise, not a crash)."""
     values: dict[int, float] = {}
-    for seed, variant in seed_variants(table).items():
+    for seed, variant in seed_variants(table, experiments).items():
         try:
             values[seed] = float(derive(variant))
         except _FAILED:
@@ -112,12 +143,12 @@ def seed_spread(table: pd.DataFrame, derive: Callable[[pd.DataFrame], float]) ->
     return SeedSpread(values)
 
 
-def seed_spreads(table: pd.DataFrame, derive: Callable[[pd.DataFrame], Mapping[Hashable, float]]
-                 ) -> dict[Hashable, SeedSpread]:
+def seed_spreads(table: pd.DataFrame, derive: Callable[[pd.DataFrame], Mapping[Hashable, float]],
+                 experiments: Iterable[str] | None = None) -> dict[Hashable, SeedSpread]:
     """Like :func:`seed_spread` for a ``derive`` that returns several numbers (key -> value, e.g. one tax per
     language) from one pass over the variants; a key missing on some seed counts as NaN there."""
     per_seed: dict[int, Mapping[Hashable, float]] = {}
-    for seed, variant in seed_variants(table).items():
+    for seed, variant in seed_variants(table, experiments).items():
         try:
             per_seed[seed] = derive(variant)
         except _FAILED:

@@ -233,8 +233,9 @@ def write_tokenizer_record(preset: str, models: dict[str, str], note: str, root:
 def commit_tokenizers(preset: str, root: Path | None = None, cache: Path | None = None) -> list[str]:
     """Copy the cached models the runs of ``preset`` recorded (by name and SHA-256) to ``runs/<preset>/tokenizers``.
 
-    Only a cached model whose hash equals the one the runs recorded is copied (never a retrained look-alike).
-    Returns the names copied. Run it after a grid, then commit the folder (each model is a few hundred KB).
+    Only a cached model whose hash equals the one the runs recorded, with its metadata, is copied (never a
+    retrained look-alike); the metadata is written first, so a crash leaves at most a ``.json`` without its
+    model (ignored). Returns the names copied. ``tools/stage_finished_runs.sh`` runs it before staging.
     """
     from atlas.paths import cache_dir
 
@@ -242,11 +243,13 @@ def commit_tokenizers(preset: str, root: Path | None = None, cache: Path | None 
     dest = Path(root or runs_dir()) / preset / TOKENIZER_MODELS
     done = []
     for name, shas in recorded_tokenizers(preset, root=root).items():
-        model = src / f"{name}.model"
-        if len(shas) != 1 or not model.exists() or _sha256(model) != shas[0]:
+        model, meta = src / f"{name}.model", src / f"{name}.json"
+        if len(shas) != 1 or not (model.exists() and meta.exists()) or _sha256(model) != shas[0]:
             continue
-        for suffix in (".model", ".json"):
-            atomic_write_bytes(dest / f"{name}{suffix}", (src / f"{name}{suffix}").read_bytes())
+        if (dest / f"{name}.model").exists() and _sha256(dest / f"{name}.model") == shas[0]:
+            continue  # already committed
+        atomic_write_bytes(dest / f"{name}.json", meta.read_bytes())
+        atomic_write_bytes(dest / f"{name}.model", model.read_bytes())
         done.append(name)
     return done
 
@@ -254,11 +257,13 @@ def commit_tokenizers(preset: str, root: Path | None = None, cache: Path | None 
 def install_committed_tokenizers(preset: str, root: Path | None = None, cache: Path | None = None) -> dict[str, str]:
     """Put the committed models of ``preset`` into the tokenizer cache, so nothing is retrained.
 
-    A committed model is installed only if its SHA-256 is the one its runs recorded; otherwise it is skipped
-    (and the tokenizer is trained as usual). An entry already in the cache is left alone. Returns
-    ``{name: "installed" | "cached" | "hash mismatch: ..."}``.
+    A committed model is installed only if its SHA-256 is the one its runs recorded (and its metadata is
+    there); otherwise it is skipped and the tokenizer trained as usual. A cached model of the same name with
+    other bytes (a local retraining) is replaced, under the tokenizer's lock. Returns ``{name: "installed" |
+    "cached" | "replaced a different local model" | "hash mismatch: ..." | "no metadata"}``.
     """
     from atlas.paths import cache_dir
+    from atlas.tokenizer import file_lock
 
     folder = Path(root or runs_dir()) / preset / TOKENIZER_MODELS
     if not folder.is_dir():
@@ -267,18 +272,24 @@ def install_committed_tokenizers(preset: str, root: Path | None = None, cache: P
     dest = Path(cache or cache_dir()) / "tokenizers"
     out = {}
     for model in sorted(folder.glob("*.model")):
-        name = model.stem
-        sha, want = _sha256(model), recorded.get(name, [])
+        name, meta = model.stem, folder / f"{model.stem}.json"
+        sha, want = _sha256(model), recorded.get(model.stem, [])
         if want != [sha]:
             out[name] = f"hash mismatch: committed {sha[:12]}, runs recorded {', '.join(w[:12] for w in want) or 'none'}"
             continue
-        if (dest / f"{name}.model").exists():
-            out[name] = "cached"
+        if not meta.exists():
+            out[name] = "no metadata"
             continue
-        # the metadata first: the model's presence marks a complete cache entry (atlas.tokenizer.get_tokenizer)
-        atomic_write_bytes(dest / f"{name}.json", (folder / f"{name}.json").read_bytes())
-        atomic_write_bytes(dest / f"{name}.model", model.read_bytes())
-        out[name] = "installed"
+        dest.mkdir(parents=True, exist_ok=True)
+        with file_lock(dest / f".{name}.lock"):
+            cached = dest / f"{name}.model"
+            if cached.exists() and _sha256(cached) == sha:
+                out[name] = "cached"
+                continue
+            out[name] = "replaced a different local model" if cached.exists() else "installed"
+            # the metadata first: the model's presence marks a complete cache entry (atlas.tokenizer.get_tokenizer)
+            atomic_write_bytes(dest / f"{name}.json", meta.read_bytes())
+            atomic_write_bytes(cached, model.read_bytes())
     return out
 
 

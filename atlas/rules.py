@@ -56,7 +56,8 @@ RULES: dict[str, str] = {
         "bootstrap CI of the judged quantity, used as it is; the verdict states which. For an ordering the "
         "noise is that of the difference (independent s.d.s add in quadrature). Without a noise estimate "
         "no claim is reproduced (except an existence, whose location's CI is optional). When a quantity has both "
-        "(a seed s.d. and a bootstrap CI over languages, say), the wider band is read."
+        "(a seed s.d. and a bootstrap CI over languages, say), the wider band is read; if either cannot be "
+        "estimated, there is no noise estimate."
     ),
     "flags": (
         "A number resting on a fit flagged at_bound (a parameter on its bound) or not_identified (near-best "
@@ -166,12 +167,13 @@ class Noise:
 
 
 def wider(*noises: Noise, k: float = K_NOISE) -> Noise:
-    """The noise with the widest band among ``noises`` (unknown noises ignored unless every one is unknown):
-    when a quantity has two estimates of its uncertainty, the rules read the more cautious one."""
+    """The noise with the widest band among ``noises``: when a quantity has two estimates of its uncertainty,
+    the rules read the more cautious one. If any of them could not be estimated (unknown), the result is that
+    unknown noise: one estimate alone (a seed s.d. of one replicated run, say) may be only a lower bound."""
     if not noises:
         raise RuleError("wider() needs at least one noise")
-    known = [n for n in noises if n.kind != "none"]
-    return max(known, key=lambda n: n.halfwidth(k)) if known else noises[0]
+    unknown = [n for n in noises if n.kind == "none"]
+    return unknown[0] if unknown else max(noises, key=lambda n: n.halfwidth(k))
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,7 @@ class EncodedBible:
         return out
 
 
-_ENCODED: dict[tuple[str, str], EncodedBible] = {}
+_ENCODED: dict[tuple[str, str, str], EncodedBible] = {}
 
 
 def _file_digest(path: Path) -> str:
@@ -225,16 +225,18 @@ def encode_stream(tokenizer: "Tokenizer", texts: Iterable[str]) -> np.ndarray:
 def encoded_bible(tokenizer: "Tokenizer", lang: str) -> EncodedBible:
     """The Bible of ``lang`` tokenised by ``tokenizer``; cached in memory and as ``.npz`` under cache_dir().
 
-    The cache key is the tokenizer's name (which contains its content hash), the language and a digest of
+    The cache key is the tokenizer's name, the first digits of its model file's SHA-256 (the name hashes the
+    training input; another SentencePiece build can make another model from it), the language and a digest of
     the Bible file, so a changed tokenizer or corpus never reuses stale tokens.
     """
     iso3 = L.resolve(lang, require_corpus=True)
-    key = (tokenizer.name, iso3)
+    model = tokenizer.sha256[:12]
+    key = (tokenizer.name, model, iso3)
     if key in _ENCODED:
         return _ENCODED[key]
     frame = corpus.bible_verses(iso3)
     digest = _file_digest(data_dir() / "bible" / f"{iso3}.tsv.xz")
-    path = cache_dir() / "tokens" / f"{tokenizer.name}--{iso3}--{digest}.npz"
+    path = cache_dir() / "tokens" / f"{tokenizer.name}--{model}--{iso3}--{digest}.npz"
     tokens = offsets = None
     if path.exists():
         try:

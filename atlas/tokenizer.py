@@ -208,7 +208,7 @@ def _fit_characters(sentences: list[str], coverage: float, char_budget: int) -> 
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         try:
@@ -252,7 +252,7 @@ def _train(sentences: list[str], settings: dict[str, Any], coverage: float) -> b
     return model.getvalue()
 
 
-_MEMORY: dict[str, Tokenizer] = {}  # by name (content hash)
+_MEMORY: dict[str, Tokenizer] = {}  # by model file path
 _BY_SETTINGS: dict[str, Tokenizer] = {}  # by (kind, settings, languages, held-out books, lang, cache dir)
 
 
@@ -285,13 +285,13 @@ def get_tokenizer(preset: Preset, kind: str, lang: str | None = None) -> Tokeniz
     digest = h.hexdigest()[:12]
     tag = next(iter(per_lang)) if kind == "mono" else f"{len(per_lang)}lang"
     name = f"spm-{kind}-{tag}-{settings['vocab_size']}-{digest}"
-    if name in _MEMORY:
-        _BY_SETTINGS[fast_key] = _MEMORY[name]
-        return _MEMORY[name]
-
     folder = cache_dir() / "tokenizers"
     model_path, meta_path = folder / f"{name}.model", folder / f"{name}.json"
-    with _file_lock(folder / f".{name}.lock"):
+    if str(model_path) in _MEMORY:  # by file, not name: another cache may hold another model of that name
+        _BY_SETTINGS[fast_key] = _MEMORY[str(model_path)]
+        return _MEMORY[str(model_path)]
+
+    with file_lock(folder / f".{name}.lock"):
         if not (model_path.exists() and meta_path.exists()):
             char_budget = int((settings["vocab_size"] - _N_SPECIAL - 256 * settings["byte_fallback"]) * _MAX_CHAR_SHARE)
             fitted, coverage = _fit_characters(sentences, settings["character_coverage"], char_budget)
@@ -321,7 +321,7 @@ def get_tokenizer(preset: Preset, kind: str, lang: str | None = None) -> Tokeniz
     tok.vocab_size = int(tok._sp.get_piece_size())
     if tok._sp.eos_id() != EOS_ID:
         raise TokenizerError(f"{model_path}: EOS id {tok._sp.eos_id()} != {EOS_ID}")
-    _MEMORY[name] = _BY_SETTINGS[fast_key] = tok
+    _MEMORY[str(model_path)] = _BY_SETTINGS[fast_key] = tok
     return tok
 
 

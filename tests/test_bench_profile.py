@@ -41,7 +41,10 @@ def test_profile_gemm_flops_are_six_n_per_token(profile):
         g = m["gemm"]
         assert g["flops_per_step"] == pytest.approx(g["flops_6N_per_step"], rel=0.02)
         assert 0 < g["share"] <= 1 and g["flops_per_second"] > 0
-        assert m["mfu_6N_ceiling"] >= m["mfu_6N"] and m["speedup_bound_self"] >= 1
+        # the ceiling holds against the profiled step, which contains the GEMM time it is read from (the
+        # unprofiled step_ms is timed in other rounds, so under load it may beat the profiled one)
+        mfu_profiled = g["flops_6N_per_step"] / (m["step_ms_profiled"] / 1e3) / profile["matmul_peak_flops"]
+        assert m["mfu_6N_ceiling"] >= mfu_profiled * 0.98 and m["speedup_bound_self"] >= 1
     if HAS_HF:
         assert profile["speedup_vs_hf"] > 0
         assert profile["speedup_vs_hf_bound"] > 0 and profile["speedup_vs_hf_bound_at_peak"] > 0

@@ -109,7 +109,8 @@ def test_table1_cells_read_the_wider_of_language_bootstrap_and_seed_noise():
     v = atlas_fits.cell_verdict("t", "multi", "ATLAS (full)", "R2(M)", table1_r2(), long, {0: long, 1: swing})
     assert v.status != "reproduced" and "seeds" in v.reason
     spread = atlas_fits.seed_spread_table({0: long, 1: swing})
-    assert list(spread["law"]) == ["atlas"] and spread["seed s.d."].iloc[0] > 0.2
+    assert list(spread["law"]) == ["ATLAS (full)"] and list(spread["compared with"]) == ["ATLAS (+D_other)"]
+    assert spread["seed s.d."].iloc[0] > 0.2  # the s.d. of the paired difference the verdict judges
 
 
 def test_table1_paper_ties_use_the_value_rule():
@@ -169,8 +170,9 @@ def test_compute_tax_under_seed_noise_judges_the_smallest_tax_and_the_en_orderin
     assert [x.status for x in v[:2]] == ["inconclusive", "inconclusive"]
     flipped = tax.assign(median_ratio=[1.2, 1.5])
     assert C03.chapter03_verdicts("t", flipped, pd.DataFrame(), tax_noise=quiet)[1].status == "not reproduced"
-    # without replicates the EN ordering cannot be judged
-    assert C03.chapter03_verdicts("t", tax, pd.DataFrame())[1].status == "not testable"
+    # without replicates the EN ordering has no noise: measured but inconclusive, never reproduced
+    assert C03.chapter03_verdicts("t", tax, pd.DataFrame())[1].status == "inconclusive"
+    assert C03.chapter03_verdicts("t", tax.iloc[:1], pd.DataFrame())[1].status == "not testable"
 
 
 def _klaw_fits(phi: list[float], flags: str = "") -> pd.DataFrame:

@@ -78,3 +78,19 @@ def test_seed_spreads_gives_one_spread_per_key():
     out = noise.seed_spreads(t, lambda v: v.groupby("run_id")["loss"].mean().to_dict())
     assert set(out) == {"mono-eng-s1", "mono-eng-s2"}
     assert out["mono-eng-s1"].sd == pytest.approx(0.0) and out["mono-eng-s2"].sd == pytest.approx(0.1)
+
+
+def test_a_swapped_in_replicate_takes_its_primary_rows_places():
+    t = _table()
+    variants = noise.seed_variants(t)
+    order = lambda v: list(zip(v["run_id"], v["D"]))  # noqa: E731
+    assert order(variants[1]) == order(variants[0]) == order(variants[2])
+    assert order(variants[0]) == order(t[~noise.is_replicate(t["run_id"])])
+
+
+def test_only_the_named_experiments_replicates_are_swapped():
+    t = _table()
+    other = t.assign(experiment="capacity")
+    assert noise.seed_variants(t, experiments=["capacity"]) == {}
+    assert sorted(noise.seed_variants(pd.concat([t, other]), experiments=["capacity"])) == [0, 1, 2]
+    assert noise.primary_seed(t) == 0 and noise.primary_seed(t[~noise.is_replicate(t["run_id"])]) is None

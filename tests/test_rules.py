@@ -278,6 +278,6 @@ def test_rules_module_is_science_layer():
 def test_wider_reads_the_more_cautious_noise():
     sd, ci, none = R.Noise.seed_sd(0.1), R.Noise.bootstrap_ci(-0.05, 0.05), R.Noise.unknown("x")
     assert R.wider(sd, ci) is sd and R.wider(ci, R.Noise.seed_sd(0.01)) is ci
-    assert R.wider(none, ci) is ci and R.wider(none) is none
+    assert R.wider(none, ci) is none and R.wider(none) is none  # one estimate alone may be a lower bound
     with pytest.raises(R.RuleError):
         R.wider()

@@ -16,7 +16,8 @@ from atlas.scaling_table import fit_rows, heldout_by_language, setting_rows, sum
 
 def table1(rows: pd.DataFrame, *, languages: dict[str, list[str]] | None = None, splits: Sequence[str] | None = None,
            progress: bool = False, **fit_kw: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Our Table 1: held-out R^2 per setting, law and split, averaged over languages.
+    """Our Table 1: held-out R^2 per setting, law and split, averaged over languages (``languages``: per
+    setting, the languages to fit; a setting it leaves out is not fitted).
 
     Returns ``(long, wide)``: ``long`` one row per (setting, law, language, split) including failures;
     ``wide`` one row per (setting, law) in the paper's layout with its label and our mean R^2 per metric
@@ -25,8 +26,8 @@ def table1(rows: pd.DataFrame, *, languages: dict[str, list[str]] | None = None,
     longs, wides = [], []
     for setting, laws in TABLE1_LAWS.items():
         srows = setting_rows(rows, setting)
-        if srows.empty:
-            continue
+        if srows.empty or (languages is not None and not languages.get(setting)):
+            continue  # ``languages`` names the settings to fit
         langs = (languages or {}).get(setting) or paper_languages(srows, setting)
         long = heldout_by_language(srows, list(laws.values()), languages=langs, splits=splits, progress=progress, **fit_kw)
         long.insert(0, "setting", setting)
@@ -42,15 +43,24 @@ def table1(rows: pd.DataFrame, *, languages: dict[str, list[str]] | None = None,
 
 
 def seed_spread_table(seed_longs: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    """Per Table 1 cell (setting, law, metric): our mean R2 on each seed variant and its s.d. over seeds
-    (cells no replicate moves are left out)."""
+    """Per Table 1 cell the paper reports: the statistic its verdict judges (:func:`_cell_statistic`: the mean
+    R2 of a baseline, else the mean paired difference from the law it is compared with) on every seed variant,
+    with its s.d. over seeds. Cells no replicate moves are left out."""
+    cols = ["setting", "law", "compared with", "metric", "mean", "seed s.d.", "seeds"]
     if len(seed_longs) < 2:
-        return pd.DataFrame(columns=["setting", "law", "metric", "mean", "seed s.d.", "seeds"])
-    means = pd.concat([lg.assign(seed=s).pipe(lambda x: x[np.isfinite(x["r2"].astype(float))])
-                       .groupby(["setting", "law", "metric", "seed"])["r2"].mean() for s, lg in seed_longs.items()])
-    g = means.groupby(["setting", "law", "metric"])
-    out = pd.DataFrame({"mean": g.mean(), "seed s.d.": g.std(ddof=1), "seeds": g.count()}).reset_index()
-    return out[(out["seeds"] >= 2) & (out["seed s.d."] > 0)].reset_index(drop=True)
+        return pd.DataFrame(columns=cols)
+    out = []
+    for setting, laws in TABLE1_LAWS.items():
+        for label, law in laws.items():
+            ref = TABLE1_REFERENCE[setting][label]
+            for metric in METRIC_COLS.values():
+                vals = [_cell_statistic(lg, setting, law, laws[ref] if ref else None, metric) for lg in seed_longs.values()]
+                sd = _seed_sd(vals)
+                if np.isfinite(sd) and sd > 0:
+                    out.append({"setting": setting, "law": label, "compared with": ref or "(its value)",
+                                "metric": metric, "mean": float(np.nanmean(vals)), "seed s.d.": sd,
+                                "seeds": int(np.isfinite(vals).sum())})
+    return pd.DataFrame(out, columns=cols)
 
 
 def table1_seed_longs(table: pd.DataFrame, long: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[int, pd.DataFrame]:
@@ -65,8 +75,9 @@ def table1_seed_longs(table: pd.DataFrame, long: pd.DataFrame, eval_set: str, **
         return {}
     rep = table[noise.is_replicate(table["run_id"]) & (table["eval_set"] == eval_set) & (table["D"] > 0)]
     out: dict[int, pd.DataFrame] = {}
+    primary = next(iter(variants))  # seed_variants lists the primary runs first
     for seed, variant in variants.items():
-        if seed == min(variants):  # the primary runs: the table already fitted
+        if seed == primary:  # the table already fitted
             out[seed] = long
             continue
         rows, _ = fit_rows(variant, eval_set=eval_set)

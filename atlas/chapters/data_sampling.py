@@ -7,9 +7,12 @@ tokens (EOS included in stream lengths), fertility is tokens per non-space chara
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
+import warnings
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -41,7 +44,7 @@ def mono_vocab_languages(preset: Preset) -> list[str]:
 
 
 def tokenizers(preset: Preset, languages: Iterable[str], mono_languages: Iterable[str] | None = None,
-               retrain: bool = False) -> dict[tuple[str, str], Tokenizer]:
+               retrain: bool = False, install: bool = True) -> dict[tuple[str, str], Tokenizer]:
     """The multilingual vocabulary of ``preset`` for every language, keyed ("multi", lang), and a monolingual one,
     keyed ("mono", lang), for each of ``languages`` that is in ``mono_languages`` (default
     :func:`mono_vocab_languages`: only the vocabularies the preset's runs use).
@@ -49,12 +52,23 @@ def tokenizers(preset: Preset, languages: Iterable[str], mono_languages: Iterabl
     By default the models the runs were trained with come from ``runs/<preset>/tokenizers`` (each installed
     only if its SHA-256 is the one the runs recorded: :func:`atlas.records.install_committed_tokenizers`);
     a vocabulary without a committed model is trained (seconds to minutes of SentencePiece on 2 cores).
-    ``retrain``: train every vocabulary afresh in a temporary cache, to see what training gives on this machine.
+    ``retrain``: train every vocabulary afresh in a temporary cache (removed at exit), to see what training
+    gives on this machine; ``install=False`` skips the committed models without a temporary cache.
     """
-    if retrain:  # a fresh cache that outlives the call: the tokenizers read their model files later (sha256)
-        with _cache_at(tempfile.mkdtemp(prefix="atlas-retrain-")):
-            return tokenizers(preset, languages, mono_languages)
-    records.install_committed_tokenizers(preset.name)
+    if retrain:
+        tmp = tempfile.mkdtemp(prefix="atlas-retrain-")
+        atexit.register(shutil.rmtree, tmp, True)
+        with _cache_at(tmp):
+            out = tokenizers(preset, languages, mono_languages, install=False)
+            for tok in out.values():
+                _ = tok.sha256  # read the model file while it exists
+            return out
+    if install:
+        installed = records.install_committed_tokenizers(preset.name)
+        bad = {k: v for k, v in installed.items() if v not in ("installed", "cached")}
+        if bad:  # the page must say that a committed model was not used
+            warnings.warn("committed tokenizer model(s) not used: " + "; ".join(f"{k}: {v}" for k, v in bad.items()),
+                          stacklevel=2)
     langs = list(languages)
     wanted = set(mono_vocab_languages(preset) if mono_languages is None else mono_languages)
     multi = get_tokenizer(preset, "multi")

@@ -120,36 +120,36 @@ def unimax_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.Dat
 
 def decay_gain(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
     """What the cooldown buys: per budget (optimiser steps), the decayed model's loss minus the stable-phase
-    checkpoint's at the same tokens, over the primary one-language runs (nats/token; negative = decay helps)."""
-    t = noise.primary_only(table)
-    t = t[(t["eval_set"] == eval_set) & (t["D"] > 0) & (t["K"] == 1) & (t["base_tokens"].fillna(0) == 0)]
-    key = ["run_id", "eval_lang", "D"]
+    checkpoint's at the same step, over the primary runs of :func:`one_language_rows` (nats/token; negative =
+    the decay helps)."""
+    t = one_language_rows(noise.primary_only(table))
+    t = t[(t["eval_set"] == eval_set) & (t["D"] > 0)]
+    key = ["run_id", "eval_lang", "step"]
     both = (t[t["decayed"]].groupby(key)[loss].first().rename("decayed").to_frame()
             .join(t[~t["decayed"]].groupby(key)[loss].first().rename("stable"), how="inner").reset_index())
-    both["steps"] = (both["D"] / t["tokens"].div(t["step"].where(t["step"] > 0)).median()).round().astype(int)
     both["gain"] = both["decayed"] - both["stable"]
-    return (both.groupby("steps")["gain"].agg(runs="count", mean="mean", sd="std", min="min", max="max")
-            .reset_index())
+    return (both.groupby("step")["gain"].agg(runs="count", mean="mean", sd="std", min="min", max="max")
+            .reset_index().rename(columns={"step": "steps"}))
 
 
 def seed_floor(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
     """The noise floor of the decayed points: per replicated run and D, the mean and s.d. over seeds of
     ``loss`` (nats/token) on ``eval_set``."""
     rows, _ = fit_rows(table, eval_set=eval_set, loss=loss, seed_replicates=True)
-    return noise.final_loss_spread(rows, loss)
+    return noise.final_loss_spread(one_language_rows(rows), loss)
 
 
 def tax_seed_noise(table: pd.DataFrame, eval_set: str) -> dict[str, noise.SeedSpread]:
     """Per language, the vocabulary tax on every seed variant of the runs (languages without replicates have
     s.d. 0: only the replicated run changes between variants)."""
     return noise.seed_spreads(table, lambda v: vocabulary_tax(v, eval_set).set_index("eval_lang")[
-        "median_ratio"].dropna().to_dict())
+        "median_ratio"].dropna().to_dict(), experiments=["monolingual"])
 
 
 def exponent_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[tuple[str, str], noise.SeedSpread]:
     """Per replicated (vocabulary, language), the CSL frontier exponent beta / (alpha + beta) on every seed
     variant (only the groups with a replicated run are refitted)."""
-    rep = table[noise.is_replicate(table["run_id"]) & (table["D"] > 0)]
+    rep = table[noise.is_replicate(table["run_id"]) & (table["D"] > 0) & (table["experiment"] == "monolingual")]
     groups = set(zip(rep["vocab"], rep["eval_lang"]))
 
     def derive(variant: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -158,7 +158,7 @@ def exponent_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> di
         ex = frontier_exponents(monolingual_fits(rows, laws=("csl",), **fit_kw))
         return {(r.vocab, r.eval_lang): float(r.a) for r in ex.itertuples()}
 
-    return noise.seed_spreads(table, derive)
+    return noise.seed_spreads(table, derive, experiments=["monolingual"])
 
 
 def seed_noise_table(tax_noise: dict[str, noise.SeedSpread],
@@ -167,7 +167,7 @@ def seed_noise_table(tax_noise: dict[str, noise.SeedSpread],
     out = [{"quantity": f"vocabulary tax C_multi / C_mono ({L.get(k).code})", "mean": s.mean, "seed s.d.": s.sd,
             "seeds": s.n} for k, s in tax_noise.items() if s.sd > 0]
     out += [{"quantity": f"frontier exponent of N_opt in C ({L.get(l).code}, {v} vocabulary)", "mean": s.mean,
-             "seed s.d.": s.sd, "seeds": s.n} for (v, l), s in exponent_noise.items()]
+             "seed s.d.": s.sd, "seeds": s.n} for (v, l), s in exponent_noise.items() if s.sd > 0]
     return pd.DataFrame(out, columns=["quantity", "mean", "seed s.d.", "seeds"])
 
 
@@ -191,17 +191,18 @@ def frontier_exponents(fits: pd.DataFrame) -> pd.DataFrame:
 PARALLEL_TOL = 0.1
 
 
-def _seed_noise(spreads, what: str) -> tuple[rules.Noise | None, float]:
-    """Seed noise of one tax (or exponent) per language, from the replicated language's spread: taken for every
-    language and widened by sqrt(2) (the replicates sit on one side of a two-sided comparison). None when no
-    replicate exists."""
+def _seed_noise(spreads, what: str, two_sided: bool) -> tuple[rules.Noise | None, float]:
+    """Seed noise of one tax (or exponent) per language, from the replicated language's spread, taken for every
+    language. A tax compares two frontiers and only one side is replicated, so its s.d. is widened by sqrt 2
+    (``two_sided``); an exponent is one fit. None when no replicate exists."""
     sd, where = _largest_sd(spreads)
     if not np.isfinite(sd):
         return None, float("nan")
     lang = where[-1] if isinstance(where, tuple) else where
-    n = spreads[where].n
-    return rules.Noise.seed_sd(sd * np.sqrt(2), f"{what}: s.d. over {n} seeds of {L.get(lang).code}'s, x sqrt 2, "
-                               "taken for every language"), sd * np.sqrt(2)
+    n, factor = spreads[where].n, float(np.sqrt(2)) if two_sided else 1.0
+    widened = " x sqrt 2 for the unreplicated frontier," if two_sided else ""
+    return rules.Noise.seed_sd(sd * factor, f"{what}: s.d. over {n} seeds of {L.get(lang).code}'s,{widened} "
+                               "taken for every language"), sd * factor
 
 
 def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: str, paper: str, what: str,
@@ -215,7 +216,7 @@ def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: s
         return [untestable(ch, claim, source, paper, missing, preset, ours=f"no language with {what}")]
     r = finite["median_ratio"].to_numpy(float)
     per_lang = ", ".join(f"{L.get(k).code} x{x:.2f}" for k, x in zip(finite["eval_lang"], finite["median_ratio"]))
-    noise_one, sd_one = _seed_noise(seed_noise, "tax")
+    noise_one, sd_one = _seed_noise(seed_noise, "tax", two_sided=True)
     if noise_one is not None:
         v = rules.sign(claim, paper, float(r.min() - 1), noise_one, expected="positive", name="smallest tax - 1")
     else:
@@ -227,12 +228,13 @@ def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: s
     others = {k: x for k, x in by_lang.items() if k != largest_for}
     if largest_for is not None:
         claim2, paper2 = f"The tax is largest for {L.get(largest_for).code}", "largest for EN (Fig. 1)"
-        if largest_for not in by_lang or not others or noise_one is None:
-            out.append(untestable(ch, claim2, source, paper2, f"needs the {L.get(largest_for).code} tax, another "
-                                  "language's and seed replicates", preset, ours=per_lang or "not measured"))
+        if largest_for not in by_lang or not others:
+            out.append(untestable(ch, claim2, source, paper2, f"needs the {L.get(largest_for).code} tax and "
+                                  "another language's", preset, ours=per_lang or "not measured"))
         else:
             top = max(others, key=others.get)
-            diff_noise = rules.Noise.seed_sd(rules.diff_sd(sd_one, sd_one), noise_one.source + "; two taxes")
+            diff_noise = (rules.Noise.seed_sd(rules.diff_sd(sd_one, sd_one), noise_one.source + "; two taxes")
+                          if noise_one is not None else rules.Noise.unknown("no noise estimate: no seed replicate"))
             out.append(judged(ch, source, preset, rules.ordering(
                 claim2, paper2, by_lang[largest_for], others[top], diff_noise,
                 names=(f"{L.get(largest_for).code} tax", f"{L.get(top).code} tax (largest other)"))))
@@ -282,7 +284,8 @@ def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame, fits: 
     else:
         voc, g = max(groups, key=lambda x: len(x[1]))
         spread = float(g["a"].max() - g["a"].min())
-        noise_a, sd_a = _seed_noise({k: v for k, v in (exponent_noise or {}).items() if k[0] == voc}, "exponent")
+        noise_a, sd_a = _seed_noise({k: v for k, v in (exponent_noise or {}).items() if k[0] == voc}, "exponent",
+                                    two_sided=False)
         v = rules.value(claim, paper, spread, 0.0, PARALLEL_TOL,
                         rules.Noise.seed_sd(rules.diff_sd(sd_a, sd_a), noise_a.source + "; spread of two exponents")
                         if noise_a is not None else

@@ -131,4 +131,28 @@ def profile_summary(profile: dict[str, Any]) -> dict[str, float]:
             "speedup": profile.get("speedup_vs_hf", float("nan")),
             "bound": profile.get("speedup_vs_hf_bound", float("nan")),
             "bound_at_peak": profile.get("speedup_vs_hf_bound_at_peak", float("nan")),
-            "loadavg": profile.get("loadavg_1min", float("nan"))}
+            "loadavg": profile.get("loadavg_1min", float("nan")),
+            "measured_at": profile.get("measured_at", "an unrecorded date"), "cpu_count": profile.get("cpu_count")}
+
+
+def profile_reading(profile: dict[str, Any]) -> str:
+    """Where our step gains or loses against HF, read from the profile: the categories with the largest
+    differences in ms per step, and what bounds the speed-up (nothing here is stated whatever the numbers)."""
+    ours = profile["models"]["ours_eager"]["categories"]
+    hf = profile["models"].get("hf_llama", {}).get("categories", {})
+    if not hf:
+        return "The profile has no HF Llama step to compare with."
+    diff = {k: hf[k]["ms"] - ours[k]["ms"] for k in ours if k in hf}
+    label = profile["categories"]
+    gains = [k for k in sorted(diff, key=diff.get, reverse=True) if diff[k] > 0][:2]
+    losses = [k for k in sorted(diff, key=diff.get) if diff[k] < 0][:2]
+    parts = []
+    if gains:
+        parts.append("Our step saves most on " + " and ".join(f"{label[k]} ({diff[k]:.0f} ms)" for k in gains))
+    if losses:
+        parts.append("it spends more on " + " and ".join(f"{label[k]} ({-diff[k]:.0f} ms)" for k in losses))
+    s = profile_summary(profile)
+    return ("; ".join(parts) + ". " if parts else "") + (
+        f"The matmuls, which both models run alike, take {s['matmul_share']:.0%} of our step: that share bounds "
+        f"the speed-up at {s['bound']:.2f}x however fast everything else becomes, and at a d_model of "
+        f"{profile['shape']['d_model']} the matmuls reach only {s['matmul_of_peak']:.0%} of the peak.")
