@@ -191,7 +191,7 @@ def _overrides(ctx: "_Ctx", b: Mapping[str, Any], where: str) -> RunOverrides:
     return RunOverrides(cooldown=cool, batch_size=batch, train=train)
 
 
-def _seed_replicates(b: Mapping[str, Any], where: str) -> tuple[set[str], set[str], list[int]]:
+def _seed_replicates(b: Mapping[str, Any], where: str, base_seed: int) -> tuple[set[str], set[str], list[int]]:
     """``seeds: {shapes, select, values}``: the shapes and mixtures/languages to replicate, and the extra seeds."""
     seeds = b.get("seeds")
     if seeds is None:
@@ -201,6 +201,9 @@ def _seed_replicates(b: Mapping[str, Any], where: str) -> tuple[set[str], set[st
     values = seeds["values"]
     if not isinstance(values, list) or not values or not all(isinstance(v, int) and v >= 0 for v in values):
         raise GridError(f"experiments.{where}.seeds.values must be a list of non-negative integers, got {values!r}")
+    if base_seed in values or len(set(values)) != len(values):  # a replicate must differ from its primary
+        raise GridError(f"experiments.{where}.seeds.values must be distinct seeds other than the training seed "
+                        f"{base_seed}, got {values!r}")
     return set(seeds["shapes"]), set(seeds["select"]), [int(v) for v in values]
 
 
@@ -306,7 +309,7 @@ def _monolingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     tokens = _tokens(_need(b, "tokens", where), where)
     shapes = [ctx.shape(s, where) for s in _need(b, "shapes", where)]
     run = _overrides(ctx, b, where)
-    seed_shapes, seed_langs, seeds = _seed_replicates(b, where)
+    seed_shapes, seed_langs, seeds = _seed_replicates(b, where, int(ctx.train.get("seed", 0)))
     out = []
     for lang in ctx.langs(_need(b, "languages", where), where):
         for s in shapes:
@@ -358,7 +361,7 @@ def _transfer_bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
         raise GridError(f"experiments.{where}: tokens_per_param must be > 0 and reach > 2, got {per_param}, {reach}")
     design_seed = int(b.get("design_seed", 0))
     run = _overrides(ctx, b, where)
-    seed_shapes, seed_pairs, seeds = _seed_replicates(b, where)
+    seed_shapes, seed_pairs, seeds = _seed_replicates(b, where, int(ctx.train.get("seed", 0)))
     pairs = [tuple(sorted(p)) for p in itertools.combinations(langs, 2)]
     halves = half_assignment(pairs, design_seed)
     scale_pairs = [tuple(sorted(ctx.langs(p, f"{where}.scale_pairs", 2))) for p in b.get("scale_pairs", [])]
@@ -506,7 +509,7 @@ def _balanced_capacity(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     mixtures, slots = balanced_k_design(targets, fillers, ks, sets, design_seed)
     pool = sorted(slots)
     run = _overrides(ctx, b, where)
-    seed_shapes, seed_mixes, seeds = _seed_replicates(b, where)
+    seed_shapes, seed_mixes, seeds = _seed_replicates(b, where, int(ctx.train.get("seed", 0)))
     sampling = {"partition": "slots", "pool": pool, "n_slots": max(ks), "slot_seed": design_seed}
     out = []
     for s in shapes:

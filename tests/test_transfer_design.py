@@ -54,3 +54,16 @@ def test_fas_finetunes_cover_every_language_and_evaluate_all():
     base = next(s for s in plan.runs if s["run_id"] == "unimax-s0-4M")
     assert set(base["eval_langs"]) == set(langs)
     assert all(math.isfinite(s["tokens"]) for s in fas)
+
+
+def test_a_replicate_seed_equal_to_the_training_seed_is_refused():
+    import pytest
+
+    from atlas.grid import GridError
+
+    cpu = Preset.load("cpu")
+    block = dict(cpu.experiments["bilingual"])
+    for bad in ([0], [1, 1]):  # 0 is the preset's training seed: the "replicate" would be its primary
+        block["seeds"] = {**block["seeds"], "values": bad}
+        with pytest.raises(GridError, match=r"distinct seeds other than the training seed 0"):
+            build_plan(cpu.replace(experiments={**cpu.experiments, "bilingual": block}), "bilingual")
