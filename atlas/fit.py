@@ -453,7 +453,9 @@ def fit(
         order = order[np.isfinite(vals[order])]
         take = order if n_starts is None else order[: max(int(n_starts), 0)]
         cand.extend(G[take])
-    for s in starts or []:
+    starts = list(starts or []) + _nested_start(law, data, loss, columns, fixed_int, tie_int, screen, n_starts,
+                                                 huber_delta, max_nfev, engine)
+    for s in starts:
         full = {}
         for p in law.params:
             if p.public in s:
@@ -525,6 +527,22 @@ def fit(
         ident_rtol=rtol,
         **common,
     )
+
+
+def _nested_start(law: Law, data: Data, loss: str, columns: Mapping[str, str], fixed: Mapping[str, float],
+                  tie: Mapping[str, str], screen: bool, n_starts: int | None, huber_delta: float, max_nfev: int,
+                  engine: str) -> list[dict[str, float]]:
+    """The optimum of the law ``law`` nests (:attr:`atlas.laws.Law.nests`) with the extra parameters at the
+    values that reduce ``law`` to it: a start from which ``law`` fits at least as well as the simpler law.
+    Empty when the law nests none, when parameters are fixed or tied, or when the simpler fit fails."""
+    if law.nests is None or fixed or tie or not screen:
+        return []
+    simpler = get_law(law.nests[0])
+    res = fit(simpler, data, loss=loss, columns={k: v for k, v in columns.items() if k in simpler.columns},
+              n_starts=n_starts, huber_delta=huber_delta, max_nfev=max_nfev, validate=False, engine=engine)
+    if not res.ok:
+        return []
+    return [{**{p.name: p.from_public(res.params[p.public]) for p in simpler.params}, **law.nests[1]}]
 
 
 def _score_only(prob: _Problem) -> tuple[float, np.ndarray, bool]:

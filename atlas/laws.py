@@ -96,6 +96,9 @@ class Law:
     # groups of parameters that move together in the start grid (one grid axis per group), e.g. the three
     # transfer weights tau_k1..3: keeps the grid small without changing what is fitted
     grid_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    # (simpler law, internal values of this law's extra parameters that reduce it to the simpler one): the
+    # simpler law's optimum is then one more start, so the fit is never worse than the law it nests
+    nests: tuple[str, Mapping[str, float]] | None = None
 
     # -- parameters -------------------------------------------------------------------------------------
     @property
@@ -305,7 +308,9 @@ def _decay(R: Array, lnRstar: Array, grad: bool):
     if not grad:
         return np.log(h), None, None
     dh_dR = q
-    dh_dRs = (1.0 - q) - (R / Rs) * q
+    with np.errstate(invalid="ignore", over="ignore"):  # R = inf (N far above N_opt): R q -> 0, not inf * 0
+        Rq = np.where(q > 0, R * q, 0.0)
+    dh_dRs = (1.0 - q) - Rq / Rs
     return np.log(h), dh_dR / h, dh_dRs * Rs / h
 
 
@@ -334,7 +339,9 @@ def _dcsl(p, X, grad):
         return logl, None
     wE, wN, wD = w
     # d lnN'/d ln_nopt where capped:  1 + dlnh/dR * dR/dln_nopt,  dR/dln_nopt = -(R+1)
-    dlnNp_dnopt = np.where(capped, 1.0 - dN_dR * (RN + 1.0), 0.0)
+    with np.errstate(invalid="ignore"):  # dN_dR = 0 where R_N overflowed: the product's limit is 0, not NaN
+        decay = dN_dR * (RN + 1.0)
+    dlnNp_dnopt = np.where(capped, 1.0 - np.where(np.isfinite(decay), decay, 0.0), 0.0)
     dnopt = {
         "a": (1.0 + c) / s,
         "b": -(1.0 + c) / s,
@@ -560,6 +567,8 @@ _DCSL = Law(
     _dcsl,
     positive=("N", "D", "U"),
     notes=("U_N = min(N, N_opt(U_D)), N_opt(D) = G (D G)^(beta/alpha), G = (alpha A/(beta B))^(1/(alpha+beta))",),
+    # R* of 1,000 epochs: repetition costs nothing within the data (N' = N, D' = D), i.e. CSL
+    nests=("csl", {"log_rd": float(np.log(1e3)), "log_rn": float(np.log(1e3))}),
 )
 _MSL = Law(
     "msl",
