@@ -596,6 +596,7 @@ def plot_extrapolated(r: ex.Extrapolation, title: str) -> plt.Figure:
     sns.heatmap(m, cmap="RdBu", center=0, vmin=-lim, vmax=lim, square=True, ax=ax, annot=len(order) <= 20,
                 xticklabels=True, yticklabels=True,
                 fmt=".1f", annot_kws={"fontsize": 6}, cbar_kws={"label": "BTS (source -> target)", "shrink": 0.6})
+    ax.grid(False)  # the style's grid would show through the empty diagonal
     k = len(measured_langs)
     ax.add_patch(Rectangle((0, 0), k, k, fill=False, edgecolor="k", lw=2.5))
     ax.set(xlabel="source language", ylabel="target language", title=title)
@@ -922,6 +923,7 @@ def plot_fas(r: FASResult) -> plt.Figure:
     sns.heatmap(m, cmap="RdBu", center=0, vmin=-lim, vmax=lim, annot=len(m.columns) <= 14, fmt=".2f",
                 annot_kws={"fontsize": 7}, ax=axes[0], square=True,
                 cbar_kws={"shrink": 0.7, "label": "FAS, nats/token"})
+    axes[0].grid(False)
     axes[0].set(title="FAS: loss gained on the target while finetuning on the source")
     g = gains_table(r).sort_values("g (nats/token)", ascending=False)
     sns.barplot(data=g, x="g (nats/token)", y="language", ax=axes[1], color="C0")
