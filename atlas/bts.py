@@ -24,6 +24,8 @@ How curves are read (the rules the tests pin down):
   read off the interpolated curve as is (no smoothing).
 * Evaluations at 0 tokens cannot be placed on a log axis and are dropped; negative token counts,
   non-positive or non-finite losses and duplicated token counts are errors.
+* **Seed replicates** (run ids ``-seed<n>``, with their own baselines) are scored like any run but kept out of
+  the matrix: :func:`seed_table` and :func:`score_noise` turn them into the noise floor of one score.
 
 :func:`matrix_from_runs` builds our transfer matrix from the ``bilingual`` experiment's run records and
 :func:`bts_vs_size` the BTS-vs-model-size table of the preset's scale pairs.
@@ -40,7 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from atlas import languages, records
+from atlas import languages, noise, records
 from atlas import paper_tables
 from atlas.corpus import RECORDED_EVAL_SETS as EVAL_SETS
 from atlas.presets import Preset
@@ -61,6 +63,9 @@ class BTSResult:
     ``bts`` (dimensionless, NaN when not measurable), ``d_bi`` (total bilingual tokens, NaN when not reached),
     ``d_mono`` (monolingual tokens of the target), ``reason`` (why ``bts`` is NaN; ``None`` otherwise),
     ``target_loss`` (the monolingual loss at ``d_mono``, nats/token; NaN when ``d_mono`` is out of range).
+    ``censored``: when ``bts`` is NaN because the crossing lies outside the bilingual run, which side:
+    ``"below"`` (never reached: BTS < ``bound``) or ``"above"`` (reached before the first evaluation: BTS >
+    ``bound``); ``None`` otherwise. ``bound`` (dimensionless) is that limit, NaN when there is none.
     """
 
     bts: float
@@ -68,6 +73,8 @@ class BTSResult:
     d_mono: float
     reason: str | None = None
     target_loss: float = float("nan")
+    censored: str | None = None
+    bound: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,14 +160,16 @@ def bts_from_curves(
     d_bi = first_crossing(bt, bl, target)
     if math.isnan(d_bi):
         if bl[0] <= target:
+            side, bound = "above", 2 - bt[0] / d_mono
             reason = (f"target loss {target:.4f} is above the bilingual curve's first evaluation "
                       f"({bl[0]:.4f} at {bt[0]:.4g} tokens): d_bi < {bt[0]:.4g} lies before the observed "
-                      f"range (BTS > {2 - bt[0] / d_mono:.3g}); not extrapolated")
+                      f"range (BTS > {bound:.3g}); not extrapolated")
         else:
+            side, bound = "below", 2 - bt[-1] / d_mono
             reason = (f"the bilingual curve never reaches the target loss {target:.4f} within "
-                      f"{bt[-1]:.4g} tokens (best {bl.min():.4f}; BTS < {2 - bt[-1] / d_mono:.3g}); "
+                      f"{bt[-1]:.4g} tokens (best {bl.min():.4f}; BTS < {bound:.3g}); "
                       "not extrapolated")
-        return BTSResult(nan, nan, d_mono, reason, target)
+        return BTSResult(nan, nan, d_mono, reason, target, side, float(bound))
     return BTSResult(2.0 - d_bi / d_mono, d_bi, d_mono, None, target)
 
 
@@ -205,6 +214,7 @@ def _load_bilingual(preset: str, root: Path | None) -> list[dict[str, Any]]:
             "status": summary.get("status", "done"),
             "bts": spec.get("bts"),
             "stable_end": stable_end,
+            "seed": int(spec.get("seed") or 0),
         })
     return out
 
@@ -300,18 +310,30 @@ def _score(r: dict, t: str, base: dict | None, d_mono: float | None, eval_set: s
         return BTSResult(nan, nan, dm, f"malformed metrics ({r['run_id']} / {base['run_id']}): {exc}")
 
 
-_TABLE_COLS = ["source", "target", "shape", "params", "budget", "bts", "d_bi", "d_mono", "steps_mono",
-               "warmup_steps", "target_loss", "reason", "run_id", "baseline_run_id", "bi_tokens", "mono_tokens"]
+_TABLE_COLS = ["source", "target", "shape", "params", "budget", "horizon", "bts", "d_bi", "d_mono", "steps_mono",
+               "warmup_steps", "target_loss", "reason", "censored", "bound", "run_id", "baseline_run_id",
+               "bi_tokens", "mono_tokens", "seed", "replicate", "primary_run_id", "experiment"]
+
+
+def horizon(r: dict) -> str:
+    """What a bilingual run's training length was fixed by, as a label that groups runs of one design:
+    ``"20 tokens/param"`` for the BTS design (d_mono = tokens per parameter x N, so shapes differ in budget),
+    else ``"40,000 tokens/language"`` (the budget of the older design, equal across shapes)."""
+    if r.get("bts") and r.get("params"):
+        return f"{round(float(r['bts']['d_mono']) / float(r['params']), 1):g} tokens/param"
+    return f"{r['tokens'] / 2:,.0f} tokens/language"
 
 
 def _row(r: dict, s: str, t: str, base: dict | None, res: BTSResult) -> dict[str, Any]:
     return {"source": s, "target": t, "shape": r["shape"], "params": r["params"], "budget": r["tokens"] / 2,
-            "bts": res.bts, "d_bi": res.d_bi, "d_mono": res.d_mono,
+            "horizon": horizon(r), "bts": res.bts, "d_bi": res.d_bi, "d_mono": res.d_mono,
             "steps_mono": res.d_mono / base["tokens_per_step"] if base else float("nan"),
             "warmup_steps": base["warmup_steps"] if base else float("nan"),
-            "target_loss": res.target_loss, "reason": res.reason, "run_id": r["run_id"],
-            "baseline_run_id": base["run_id"] if base else None, "bi_tokens": r["tokens"],
-            "mono_tokens": base["tokens"] if base else float("nan")}
+            "target_loss": res.target_loss, "reason": res.reason, "censored": res.censored, "bound": res.bound,
+            "run_id": r["run_id"], "baseline_run_id": base["run_id"] if base else None, "bi_tokens": r["tokens"],
+            "mono_tokens": base["tokens"] if base else float("nan"), "seed": r.get("seed", 0),
+            "replicate": bool(noise.is_replicate(pd.Series([r["run_id"]]))[0]),
+            "primary_run_id": noise.replicate_key(r["run_id"]), "experiment": "bilingual"}
 
 
 def _bilingual_runs(preset: str, shape: str | None, root: Path | None) -> list[dict[str, Any]]:
@@ -363,11 +385,11 @@ def bts_table(
 SWEEP_BASE_TOKENS = 12_500
 
 
-def sweep_d_monos(budget: float, first_eval: float = 0.0) -> list[float]:
-    """d_mono values (tokens) for a baseline of ``budget`` tokens: 12,500 x 2^k from ``first_eval`` up to the
-    default d_mono (half the budget, which keeps both losses in the stable phase of the WSD schedule), and
-    the default itself."""
-    top = default_d_mono(budget)
+def sweep_d_monos(budget: float, first_eval: float = 0.0, top: float | None = None) -> list[float]:
+    """d_mono values (tokens) for a baseline of ``budget`` tokens: 12,500 x 2^k from ``first_eval`` up to
+    ``top`` and ``top`` itself. ``top=None``: the default d_mono (half the budget, which keeps both losses in
+    the stable phase of the WSD schedule); the BTS design passes its own d_mono (``spec["bts"]["d_mono"]``)."""
+    top = default_d_mono(budget) if top is None else float(top)
     out = {top}
     d = float(SWEEP_BASE_TOKENS)
     while d < top:
@@ -384,12 +406,14 @@ def bts_sweep(
     loss: str = "loss",
     d_monos: Sequence[float] | None = None,
     root: Path | None = None,
+    replicates: bool = False,
 ) -> pd.DataFrame:
     """BTS of every direction at several d_mono (how the score depends on how long the models trained).
 
-    ``d_monos=None``: :func:`sweep_d_monos` of each baseline's budget (from its first evaluation). One row per
-    (direction, budget, d_mono) with the columns of :func:`bts_table`; out-of-range values are NaN with a
-    reason, never extrapolated.
+    ``d_monos=None``: :func:`sweep_d_monos` of each baseline's budget (from its first evaluation, up to the
+    design's d_mono for runs of the BTS design). One row per (direction, budget, d_mono) with the columns of
+    :func:`bts_table`; out-of-range values are NaN with a reason, never extrapolated. ``replicates``: keep the
+    seed replicates' rows (default: primary runs only, one curve per direction).
     """
     validate_matrix_params(preset, eval_set, loss)
     if d_monos is not None:
@@ -400,6 +424,8 @@ def bts_sweep(
     cache: dict = {}
     rows = []
     for r, s, t, base in _directions(runs, shape):
+        if not replicates and noise.is_replicate(pd.Series([r["run_id"]]))[0]:
+            continue  # a seed replicate is noise, not a second curve of the direction
         if base is None:
             grid = list(d_monos or [float("nan")])
         elif d_monos is not None:
@@ -407,7 +433,7 @@ def bts_sweep(
         else:
             tok = _cached_curve(cache, base, t, eval_set, loss)[0]
             first = float(tok[tok > 0].min()) if (tok > 0).any() else 0.0
-            grid = sweep_d_monos(base["tokens"], first)
+            grid = sweep_d_monos(base["tokens"], first, top=(r.get("bts") or {}).get("d_mono"))
         for dm in grid:
             res = _score(r, t, base, None if base is None else dm, eval_set, loss, cache)
             rows.append(_row(r, s, t, base, res))
@@ -460,6 +486,8 @@ def _main_group(table: pd.DataFrame, preset: str, shape: str | None = None) -> t
     pairs or the longer-trained pairs. A tie goes to the preset's ``experiments.bilingual.shape`` and the
     smaller budget."""
     sub = table if shape is None else table[table["shape"] == shape]
+    if "replicate" in sub:
+        sub = sub[~sub["replicate"].astype(bool)]  # seed replicates are not extra pairs
     pairs = sub.drop_duplicates("run_id").groupby(["shape", "budget"]).size()
     best = pairs[pairs == pairs.max()]
     if len(best) > 1 and best.index.get_level_values("shape").nunique() > 1:
@@ -486,13 +514,14 @@ def matrix_from_runs(
     """Our transfer matrix: rows = target, columns = source (ISO 639-3), cell = BTS_{source->target}.
 
     The matrix is the (shape, budget) group with the most bilingual pairs (the preset's matrix; other groups
-    hold only the scale pairs or the longer-trained pairs); ``shape`` restricts the choice to one shape. The
+    hold only the scale pairs or the longer-trained pairs); ``shape`` restricts the choice to one shape. Seed
+    replicates (run ids ``-seed<n>``) stay out: each cell is the primary run's score (:func:`seed_table`). The
     diagonal and unmeasured cells are NaN; ``frame.attrs`` carries ``shape``, ``budget`` (tokens per
     language), ``eval_set``, ``loss`` and ``reasons`` ({(target, source): why NaN}). See :func:`bts_table`.
     """
     table = bts_table(preset, shape=shape, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
     shape, budget = _main_group(table, preset, shape)
-    sub = table[(table["shape"] == shape) & (table["budget"] == budget)]
+    sub = table[(table["shape"] == shape) & (table["budget"] == budget) & ~table["replicate"].astype(bool)]
     langs = sorted(set(sub["source"]) | set(sub["target"]))
     matrix = sub.pivot(index="target", columns="source", values="bts").reindex(index=langs, columns=langs)
     matrix.index.name, matrix.columns.name = "target", "source"
@@ -511,14 +540,97 @@ def bts_vs_size(
 ) -> pd.DataFrame:
     """BTS against model size for the scale pairs: every bilingual pair trained at more than one shape.
 
-    One row per (direction, shape) at a common budget, sorted by pair then parameters: ``source, target,
-    shape, params, budget, bts, d_bi, d_mono, reason`` (paper App. C.2 / Fig. C.1: scores rise modestly with N).
+    One row per (direction, shape) of one :func:`horizon` (a common budget in the older design, a common
+    number of tokens per parameter in the BTS design), primary runs only, sorted by pair then parameters:
+    ``source, target, shape, params, budget, horizon, bts, d_bi, d_mono, reason`` (paper App. C.2 / Fig. C.1:
+    scores rise modestly with N).
     """
     table = bts_table(preset, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
-    n_shapes = table.groupby(["source", "target", "budget"])["shape"].transform("nunique")
+    table = table[~table["replicate"].astype(bool)]
+    n_shapes = table.groupby(["source", "target", "horizon"])["shape"].transform("nunique")
     out = table[n_shapes > 1]
-    cols = ["source", "target", "shape", "params", "budget", "bts", "d_bi", "d_mono", "reason"]
-    return out[cols].sort_values(["source", "target", "budget", "params"], ignore_index=True)
+    cols = ["source", "target", "shape", "params", "budget", "horizon", "bts", "d_bi", "d_mono", "reason"]
+    return out[cols].sort_values(["source", "target", "horizon", "params"], ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------ seed noise
+
+
+def seed_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The directions scored by more than one seed (a primary run and its ``-seed<n>`` replicates).
+
+    ``table``: :func:`bts_table` rows. One row per replicated direction: ``source, target, shape, horizon,
+    primary_run_id, n_seeds`` (finite scores), ``seeds`` (the training seeds), ``bts_primary`` (the matrix's
+    value), ``bts_mean``, ``sd`` (ddof 1, dimensionless; NaN with fewer than 2 finite scores) and ``range``
+    (max - min).
+    """
+    cols = ["source", "target", "shape", "horizon", "primary_run_id", "n_seeds", "seeds", "bts_primary",
+            "bts_mean", "sd", "range"]
+    if table.empty or "replicate" not in table:
+        return pd.DataFrame(columns=cols)
+    keys = ["source", "target", "shape", "horizon", "primary_run_id"]
+    rows = []
+    for key, g in table.groupby(keys, sort=True):
+        if not g["replicate"].astype(bool).any() or (~g["replicate"].astype(bool)).sum() != 1:
+            continue  # no replicate, or a replicate whose primary run is missing: no spread to read
+        v = g["bts"].to_numpy(float)
+        ok = v[np.isfinite(v)]
+        rows.append({**dict(zip(keys, key)), "n_seeds": int(ok.size), "seeds": sorted(int(x) for x in g["seed"]),
+                     "bts_primary": float(g.loc[~g["replicate"].astype(bool), "bts"].iloc[0]),
+                     "bts_mean": float(ok.mean()) if ok.size else float("nan"),
+                     "sd": float(np.std(ok, ddof=1)) if ok.size >= 2 else float("nan"),
+                     "range": float(np.ptp(ok)) if ok.size >= 2 else float("nan")})
+    return pd.DataFrame(rows, columns=cols)
+
+
+@dataclass(frozen=True)
+class ScoreNoise:
+    """The seed noise of one transfer score, pooled over the replicated directions.
+
+    ``sd``: sqrt of the mean within-direction variance (dimensionless; NaN without a replicated direction);
+    ``n_directions``: directions with 2+ finite scores; ``dof``: degrees of freedom of the pooled variance
+    (sum of seeds - 1); ``largest``: the largest single-direction s.d.
+    """
+
+    sd: float
+    n_directions: int
+    dof: int
+    largest: float
+
+    def describe(self) -> str:
+        if not self.n_directions:
+            return "no seed replicates: the seed noise of a score is unknown"
+        return (f"seed s.d. of one score {self.sd:.3f} (pooled over {self.n_directions} directions, {self.dof} "
+                f"degrees of freedom; largest single direction {self.largest:.3f})")
+
+
+def score_noise(table: pd.DataFrame) -> ScoreNoise:
+    """:class:`ScoreNoise` of :func:`bts_table` rows: the within-direction variance of BTS over seeds, pooled."""
+    seeds = seed_table(table)
+    seeds = seeds[np.isfinite(seeds["sd"].astype(float))] if len(seeds) else seeds
+    if seeds.empty:
+        return ScoreNoise(float("nan"), 0, 0, float("nan"))
+    dof = (seeds["n_seeds"] - 1).astype(int)
+    pooled = float(np.sqrt(np.sum(dof * seeds["sd"].astype(float) ** 2) / dof.sum()))
+    return ScoreNoise(pooled, len(seeds), int(dof.sum()), float(seeds["sd"].max()))
+
+
+def main_cells(table: pd.DataFrame, preset: str) -> pd.DataFrame:
+    """The rows of :func:`bts_table` that form the preset's matrix (its (shape, budget) group), seed replicates
+    included: the table :func:`atlas.noise.seed_variants` swaps replicates into."""
+    shape, budget = _main_group(table, preset)
+    return table[(table["shape"] == shape) & (table["budget"] == budget)].reset_index(drop=True)
+
+
+def matrix_from_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows = target, columns = source from :func:`bts_table` rows of one (shape, budget) group (primary runs,
+    or one :func:`atlas.noise.seed_variants` table): the matrix :func:`matrix_from_runs` builds, for a seed
+    variant."""
+    sub = table[~noise.is_replicate(table["run_id"])]  # by run id: a seed variant renames its swapped rows
+    langs = sorted(set(sub["source"]) | set(sub["target"]))
+    m = sub.pivot(index="target", columns="source", values="bts").reindex(index=langs, columns=langs).astype(float)
+    m.index.name, m.columns.name = "target", "source"
+    return m
 
 
 # ------------------------------------------------------------------------------------------ chapter helpers
@@ -543,10 +655,12 @@ def compare_with_paper(matrix: pd.DataFrame, which: str = "38x38") -> pd.DataFra
 
 
 def size_trend(size_table: pd.DataFrame) -> pd.DataFrame:
-    """Per scale-pair direction: ``n_shapes``, BTS at the smallest and largest model, and ``slope`` = least-
-    squares change of BTS per decade of parameters (finite scores only; NaN with fewer than 2)."""
+    """Per scale-pair direction (and :func:`horizon`, when the table has one): ``n_shapes``, BTS at the smallest
+    and largest model, and ``slope`` = least-squares change of BTS per decade of parameters (finite scores
+    only; NaN with fewer than 2)."""
     rows = []
-    keys = ["source", "target"] + (["budget"] if "budget" in size_table else [])
+    group = "horizon" if "horizon" in size_table else "budget" if "budget" in size_table else None
+    keys = ["source", "target"] + ([group] if group else [])
     for key, g in size_table.groupby(keys, sort=True):
         s, t = key[0], key[1]
         g = g[np.isfinite(g["bts"])].sort_values("params")
@@ -579,7 +693,7 @@ def pair_curves(
     row = table[(table["source"] == s) & (table["target"] == t)]
     if budget is not None:
         row = row[[_same_budget(b, budget) for b in row["budget"]]]
-    row = row.sort_values("budget")
+    row = row.sort_values(["replicate", "budget"])  # the primary run before its seed replicates
     if row.empty:
         raise BTSInputError(f"no bilingual run for {s}->{t}" + (f" with shape {shape!r}" if shape else ""))
     row = row.iloc[0]
@@ -588,7 +702,8 @@ def pair_curves(
     for model, run_id in (("monolingual", row["baseline_run_id"]), ("bilingual", row["run_id"])):
         if run_id is None:
             continue
-        tok, val = _curve(runs[run_id]["path"], t, eval_set, loss)
+        run = runs[run_id]
+        tok, val = _curve(run["path"], t, eval_set, loss, run.get("stable_end"))  # the part BTS reads
         frames.append(pd.DataFrame({"model": model, "tokens": tok, "loss": val}))
     out = pd.concat(frames, ignore_index=True)
     out.attrs.update(bts=row["bts"], d_bi=row["d_bi"], d_mono=row["d_mono"], target_loss=row["target_loss"],

@@ -361,3 +361,125 @@ def test_training_length_verdicts():
     v = {x.claim: x for x in transfer_matrix.chapter_verdicts("cpu", None, None, early)}
     assert v["Transfer scores fall as training tokens grow"].status == "not testable"
     assert all(x.status == "not testable" for x in transfer_matrix.chapter_verdicts("cpu", None, None, None))
+
+
+# ------------------------------------------------------------------ the BTS design (issue 14): fake records
+
+TPS = 512  # tokens per optimiser step of the fake design runs (batch 8 x 64)
+D_TPP = 20  # tokens per parameter of the fake design
+
+
+def _write_design_run(root, run_id, mixture, shape, tokens, losses, *, d_mono, baselines=None, seed=0,
+                      slots=None):
+    """One run of the BTS design: evaluations every few steps up to the end, decay over the last 10%."""
+    steps = int(tokens // TPS)
+    path = records.run_dir("smoke", "bilingual", run_id, root)
+    spec = {"run_id": run_id, "experiment": "bilingual", "preset": "smoke", "shape": SHAPES[shape],
+            "params": PARAMS[shape], "vocab": {"kind": "multi", "size": 512, "name": "smoke-multi-512"},
+            "mixture": mixture, "unique_tokens": {k: 10**5 for k in mixture}, "tokens": tokens, "seq_len": 64,
+            "batch_size": 8, "seed": seed, "steps": steps,
+            "train": {"lr": 3e-3, "decay_fraction": 0.1, "warmup_steps": 2},
+            "sampling": {"partition": "slots", "pool": ["cmn", "eng", "por", "spa"], "n_slots": 2, "slot_seed": 0,
+                         "slots": slots or {k: 0 for k in mixture}},
+            "bts": {"d_mono": d_mono, **({"baselines": baselines} if baselines else {})}}
+    # like atlas.train: log-spaced evaluations, plus d_mono and the step where the decay starts
+    at = sorted(set(np.unique(np.geomspace(2, steps, 40).astype(int)))
+                | {d_mono // TPS, steps - math.ceil(0.1 * steps)})
+    rows = [{"step": int(s), "tokens": float(s * TPS), "eval_lang": lang, "eval_set": es,
+             # after the stable phase the loss drops 5% (the decay): a reading there would credit it to transfer
+             "loss": f(s * TPS) * (0.95 if s > steps - math.ceil(0.1 * steps) else 1.0), "loss_u": 1.0,
+             "lr": 1e-3, "train_loss": 1.0}
+            for lang, f in losses.items() for es in ("bible", "flores") for s in at]
+    records.atomic_write_json(path / records.SPEC, spec)
+    records.atomic_write_csv(path / records.METRICS, pd.DataFrame(rows))
+    records.atomic_write_json(path / records.SUMMARY, {"status": "done", "final": {}})
+
+
+AMP4 = {"eng": 40.0, "spa": 44.0, "por": 46.0, "cmn": 52.0}
+#: planted tau per direction (source, target); es->pt helps, en->zh interferes beyond the run's reach
+TAU4 = {("spa", "por"): 0.6, ("por", "spa"): 0.5, ("eng", "cmn"): -0.5, ("cmn", "eng"): -0.2,
+        ("eng", "spa"): 0.1, ("spa", "eng"): -0.1, ("eng", "por"): 0.2, ("por", "eng"): 0.0,
+        ("cmn", "spa"): -0.3, ("spa", "cmn"): -0.25, ("cmn", "por"): -0.15, ("por", "cmn"): 0.3}
+#: the seed-1 replicates' tau: shifted by +-0.02, so the seed s.d. of a score is known
+TAU4_SEED1 = {("spa", "por"): 0.62, ("por", "spa"): 0.48, ("eng", "cmn"): -0.5, ("cmn", "eng"): -0.18}
+
+
+def design_root(root):
+    """Fake runs of the BTS design: 4 languages, 6 pairs at xs, es-pt and en-zh again at seed 1 and at shape s."""
+    def pair(a, b, shape, taus, seed=0):
+        d_mono = D_TPP * PARAMS[shape] // TPS * TPS
+        suffix = f"-seed{seed}" if seed else ""
+        names = {}
+        for lang in (a, b):
+            bid = f"base-{lang}-h0-{shape}{suffix}"
+            names[lang] = f"bilingual/{bid}"
+            if not (root / "smoke" / "bilingual" / bid).exists():
+                _write_design_run(root, bid, {lang: 1.0}, shape, int(d_mono / 0.9 // TPS + 1) * TPS,
+                                  {lang: lambda d, A=AMP4[lang]: mono_loss(d, A)}, d_mono=d_mono, seed=seed)
+        losses = {t: (lambda d, A=AMP4[t], tau=taus[(s, t)]: mono_loss((1 + tau) / 2 * d, A))
+                  for s, t in ((a, b), (b, a))}
+        _write_design_run(root, f"bi-{a}-{b}-{shape}{suffix}", {a: 0.5, b: 0.5}, shape,
+                          int(3 * d_mono / 0.9 // TPS + 1) * TPS, losses, d_mono=d_mono, baselines=names, seed=seed)
+    for a, b in sorted({tuple(sorted(p)) for p in TAU4}):
+        pair(a, b, "xs", TAU4)
+    for a, b in (("por", "spa"), ("cmn", "eng")):
+        pair(a, b, "xs", {**TAU4, **TAU4_SEED1}, seed=1)
+        pair(a, b, "s", {**TAU4, ("spa", "por"): 0.7, ("por", "spa"): 0.6, ("eng", "cmn"): -0.3,
+                         ("cmn", "eng"): -0.1})
+    return root
+
+
+def planted(tau):
+    return 2 - 2 / (1 + tau)
+
+
+def test_design_runs_give_the_matrix_seed_noise_and_censored_cells(tmp_path):
+    root = design_root(tmp_path)
+    table = bts.bts_table("smoke", root=root)
+    assert table["replicate"].sum() == 4 and set(table["horizon"]) == {"20 tokens/param"}
+    m = bts.matrix_from_runs("smoke", root=root)  # the replicates stay out of the matrix (no duplicate cells)
+    assert m.attrs["shape"] == "xs" and m.shape == (4, 4)
+    for (s, t), tau in TAU4.items():
+        if planted(tau) >= -1:  # inside the reach (3 d_mono in the stable phase)
+            assert m.loc[t, s] == pytest.approx(planted(tau), abs=1e-6), (s, t)
+    primary_xs = table[~table.replicate & (table["shape"] == "xs")]
+    cell = primary_xs[(primary_xs.source == "eng") & (primary_xs.target == "cmn")].iloc[0]
+    assert np.isnan(cell.bts) and cell.censored == "below" and cell.bound == pytest.approx(-1, abs=0.01)
+    seeds = bts.seed_table(table)
+    assert len(seeds) == 4 and list(seeds["n_seeds"]).count(0) == 1  # en->zh is censored at both seeds
+    es_pt = seeds.set_index(["source", "target"]).loc[("spa", "por")]
+    assert es_pt["sd"] == pytest.approx(np.std([planted(0.6), planted(0.62)], ddof=1), rel=1e-6)
+    sn = bts.score_noise(table)
+    assert sn.n_directions == 3 and sn.dof == 3 and 0 < sn.sd <= sn.largest
+    # BTS vs N groups the design's shapes by tokens per parameter, not by (different) budgets
+    size = bts.bts_vs_size("smoke", root=root)
+    assert set(size["shape"]) == {"xs", "s"} and size["budget"].nunique() == 2
+    trend = bts.size_trend(size).set_index(["source", "target"])
+    assert trend.loc[("spa", "por"), "slope_per_decade"] > 0
+    # the sweep reads each direction up to the design's d_mono, primaries only
+    sweep = bts.bts_sweep("smoke", shape="xs", root=root)
+    assert not sweep["run_id"].str.contains("seed").any()
+    assert sweep["d_mono"].max() == D_TPP * PARAMS["xs"] // TPS * TPS
+    # the figure's curves stop where the decay starts, like the scores
+    cur = bts.pair_curves("smoke", "spa", "por", root=root)
+    bi = cur[cur.model == "bilingual"]
+    assert bi["tokens"].max() <= 3 * D_TPP * PARAMS["xs"] / 0.9 * 0.9 + TPS
+
+
+def test_chapter_comparison_on_design_runs_carries_the_seed_spread(tmp_path, monkeypatch):
+    root = design_root(tmp_path)
+    monkeypatch.setenv("ATLAS_RUNS_DIR", str(root))
+    s = transfer_matrix.scores("smoke")
+    assert s.noise.n_directions == 3 and len(s.seeds) == 4
+    c = transfer_matrix.compare(s)
+    cens = c.all_cells.set_index(["source", "target"]).loc[("eng", "cmn")]
+    assert cens["censored"] == "below" and cens["ours"] == pytest.approx(-1, abs=0.01)  # counted at its bound
+    assert len(c.block) == 12 and c.tokens_per_param == pytest.approx(20, abs=0.1)
+    # the es->pt minus en->zh contrast moves with the es->pt replicate (en->zh is censored at both seeds)
+    contrast = c.spreads["contrast"]
+    assert contrast.n == 2 and contrast.sd == pytest.approx(abs(planted(0.62) - planted(0.6)) / np.sqrt(2), rel=1e-6)
+    table = transfer_matrix.comparison_table(c)
+    assert "seed" in " ".join(table["seed spread"]) and len(table) == 5
+    v = {x.claim: x for x in transfer_matrix.chapter_verdicts("smoke", s.matrix, bts.bts_vs_size("smoke"), None, c)}
+    assert v["es->pt is synergistic, en->zh interferes"].status == "reproduced"
+    assert "pooled seed s.d." in v["es->pt is synergistic, en->zh interferes"].reason

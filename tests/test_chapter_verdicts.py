@@ -245,3 +245,153 @@ def test_fitting_protocol_quotes_the_rules_verbatim():
     text = (ROOT / "book" / "appendix_fitting_protocol.md").read_text(encoding="utf-8")
     quoted = text.split("<!-- rules:begin -->\n", 1)[1].split("<!-- rules:end -->", 1)[0]
     assert quoted == rules.rules_markdown()
+
+
+# ------------------------------------------------------------------------------ chapter 04 (transfer matrix)
+
+from atlas import extrapolate as EX  # noqa: E402
+from atlas import paper_tables  # noqa: E402
+from atlas.chapters import transfer_matrix as C04  # noqa: E402
+
+BLOCK = paper_tables.measured_block()
+
+
+def _comparison(ours, score_sd=float("nan"), censored=()):
+    """Our cells for every ordered pair of the paper's measured block: ``ours(paper value, (s, t)) -> score``."""
+    paper = paper_tables.transfer_matrix("38x38")
+    rows = [{"source": s, "target": t, "ours": float(ours(paper.loc[t, s], (s, t))),
+             "censored": "below" if (s, t) in censored else None, "finite": (s, t) not in censored}
+            for t in BLOCK for s in BLOCK if s != t]
+    cells = pd.DataFrame(rows)
+    cells["seed_sd"] = np.nan
+    return C04.Comparison(C04.with_paper(cells), cells, score_sd, 6 if np.isfinite(score_sd) else 0,
+                          tokens_per_param=20.0)
+
+
+def _v(preset="cpu", **kw):
+    return {v.claim: v for v in C04.chapter_verdicts(preset, kw.pop("matrix", None), kw.pop("size", None), None, **kw)}
+
+
+INTERFERE = "Most language pairs interfere (BTS < 0)"
+SIGNS = "Our scores have the paper's signs, cell by cell"
+RANKS = "Our scores rank pairs like the paper's measured BTS"
+CONTRAST = "es->pt is synergistic, en->zh interferes"
+SIZE = "Transfer scores improve with model size"
+FOREST = "Finetuning features predict measured BTS (random forest, 5-fold CV)"
+
+
+def test_ch04_without_runs_every_verdict_is_not_testable():
+    assert all(v.status == "not testable" for v in C04.chapter_verdicts("cpu", None, None, None))
+
+
+def test_ch04_interference_sign_both_sides():
+    rng = np.random.default_rng(0)
+    neg = _comparison(lambda p, _: p - 0.2 + rng.normal(0, 0.05), score_sd=0.03)
+    v = _v(comparison=neg)[INTERFERE]
+    assert v.status == "reproduced" and v.rule == "sign" and "20.0 tokens per parameter" in v.ours
+    pos = _comparison(lambda p, _: 0.6 + rng.normal(0, 0.05), score_sd=0.03)
+    assert _v(comparison=pos)[INTERFERE].status == "not reproduced"
+    # scattered around 0 with a band wider than the paper's -0.25: a tie, inconclusive
+    wide = _comparison(lambda p, _: rng.normal(0, 2.0))
+    assert _v(comparison=wide)[INTERFERE].status == "inconclusive"
+    # a censored cell enters at its bound and is counted in the reason
+    cens = _comparison(lambda p, st: -1.0 if st == ("eng", "cmn") else p, score_sd=0.03, censored={("eng", "cmn")})
+    assert "1 censored" in _v(comparison=cens)[INTERFERE].reason
+
+
+def test_ch04_sign_agreement_beyond_chance():
+    same = _comparison(lambda p, _: p * 2 + (0.01 if p == 0 else 0))
+    assert _v(comparison=same)[SIGNS].status == "reproduced"
+    flipped = _comparison(lambda p, _: -p)
+    assert _v(comparison=flipped)[SIGNS].status == "not reproduced"
+    # all positive: agreement equals chance exactly, and the paper's own margin (2p(1-p)) would have shown
+    allpos = _comparison(lambda p, _: 0.5)
+    v = _v(comparison=allpos)[SIGNS]
+    assert v.status == "not reproduced" and "chance" in v.ours
+    assert _v(comparison=allpos)[RANKS].status == "not testable"  # equal scores rank nothing
+
+
+def test_ch04_ranks_and_contrast():
+    rng = np.random.default_rng(1)
+    up = _comparison(lambda p, _: p + rng.normal(0, 0.05), score_sd=0.05)
+    down = _comparison(lambda p, _: -p + rng.normal(0, 0.05), score_sd=0.05)
+    assert _v(comparison=up)[RANKS].status == "reproduced" and _v(comparison=down)[RANKS].status == "not reproduced"
+    assert _v(comparison=up)[CONTRAST].status == "reproduced"  # es->pt 0.5 vs en->zh -1 with s.d. 0.05
+    assert _v(comparison=down)[CONTRAST].status == "not reproduced"
+    # seed noise too large to tell a gap of the paper's size: inconclusive; unknown noise: never reproduced
+    noisy = _comparison(lambda p, _: p, score_sd=0.6)
+    assert _v(comparison=noisy)[CONTRAST].status == "inconclusive"
+    assert _v(comparison=_comparison(lambda p, _: p))[CONTRAST].status == "inconclusive"
+
+
+def _size(slopes, params=(3e4, 6e4)):
+    rows = []
+    for i, slope in enumerate(slopes):
+        for n in params:
+            rows.append({"source": f"s{i}", "target": "t", "horizon": "20 tokens/param", "shape": str(n),
+                         "params": n, "bts": 0.1 + slope * np.log10(n / params[0])})
+    return pd.DataFrame(rows)
+
+
+def test_ch04_size_reads_the_wider_of_bootstrap_and_seed_noise():
+    quiet = _comparison(lambda p, _: p, score_sd=0.01)
+    assert _v(size=_size([0.5, 0.6, 0.55, 0.52]), comparison=quiet)[SIZE].status == "reproduced"
+    assert _v(size=_size([-0.5, -0.6, -0.55, -0.52]), comparison=quiet)[SIZE].status == "not reproduced"
+    loud = _comparison(lambda p, _: p, score_sd=0.5)  # a seed s.d. this size swamps a 0.3-decade slope
+    assert _v(size=_size([0.5, 0.6, 0.55, 0.52]), comparison=loud)[SIZE].status == "inconclusive"
+
+
+def _extrapolation(r2, fold_sd=0.02, seed_sd=0.01):
+    folds = pd.DataFrame({"seed": [0] * 5, "fold": range(5), "n_test": 6, "r2": r2, "spearman": 0.9})
+    cv = EX.CVResult(folds, r2, fold_sd, seed_sd, r2, 0.9, 0.02, 0.01, 0.9, 5, (0, 1, 2, 3, 4))
+    m = pd.DataFrame(np.nan, index=["eng"], columns=["eng"])
+    return EX.Extrapolation(m, m.notna(), cv, 72, 0, 0, ["eng"])
+
+
+def test_ch04_forest_value_rule_both_sides():
+    assert _v(extrap=_extrapolation(0.84))[FOREST].status == "reproduced"
+    assert _v(extrap=_extrapolation(0.30))[FOREST].status == "not reproduced"
+    assert _v(extrap=_extrapolation(0.75, fold_sd=0.3))[FOREST].status == "inconclusive"  # band reaches 0.70
+    v = _v(extrap="0 measured BTS cells have features")[FOREST]
+    assert v.status == "not testable" and "features" in v.reason
+
+
+def test_ch04_interference_statement_counts_beyond_the_seed_noise():
+    c = _comparison(lambda p, st: {("spa", "por"): 0.5, ("eng", "cmn"): -0.5}.get(st, 0.01), score_sd=0.05)
+    f = C04.interference(c)
+    assert f["below_band"] == 1 and f["above_band"] == 1 and f["band"] == pytest.approx(0.1)
+    assert "**Interference appears**" in C04.interference_markdown(c, "cpu")
+    quiet = _comparison(lambda p, _: 0.01, score_sd=0.05)
+    assert "No interference beyond the seed noise" in C04.interference_markdown(quiet, "cpu")
+    assert "unknown" in C04.interference_markdown(_comparison(lambda p, _: -0.3), "cpu")
+    assert "Not answerable" in C04.interference_markdown(None, "cpu")
+
+
+def test_ch04_design_of_the_cpu_preset_is_computed_from_its_plan():
+    d = C04.design("cpu")
+    assert d is not None and d.n_pairs == 36 and len(d.languages) == 9
+    assert d.tokens_per_param >= 20 and d.lowest_bts <= -1 and len(d.seeded) * 2 >= 6
+    text = C04.design_markdown("cpu")
+    assert "36 pairs" in text and f"{d.d_mono:,}" in text
+    assert C04.design("smoke") is None and "older" in C04.design_markdown("smoke")
+
+
+def test_ch04_planner_and_its_parameter():
+    table, notes = C04.planner_table(["pt"], None)
+    assert list(table["rank"]) == [1, 2, 3] and table.iloc[0]["paper (Fig. C.2)"].startswith("es +0.50")
+    assert C04.planner_targets_param('["pt", "zh"]') == ["pt", "zh"]
+    with pytest.raises(ValueError, match="xx"):
+        C04.planner_targets_param(["xx"])
+
+
+# ------------------------------------------------------------------------- chapter 05 (script and family)
+
+from atlas.chapters import script_family_tests as C05  # noqa: E402
+
+
+def test_ch05_paper_cells_for_our_nine_languages_are_the_measured_block():
+    ours = pd.DataFrame(np.zeros((9, 9)), index=BLOCK, columns=BLOCK)
+    same = C05.paper_same_languages(ours)
+    paper = paper_tables.transfer_matrix("38x38")
+    assert list(same.index) == BLOCK and same.equals(paper.loc[BLOCK, BLOCK])
+    assert len(C05.paper_same_languages(pd.DataFrame(index=["eng", "hin"], columns=["eng", "hin"]))) == 1

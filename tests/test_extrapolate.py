@@ -141,3 +141,34 @@ def test_cli_extrapolate_on_committed_runs(capsys):
     else:
         err = captured.err.strip()
         assert rc == 2 and "\n" not in err and "features for" in err
+
+
+def test_chapter_draws_the_completed_matrix_like_fig_c2():
+    """Chapter 04's CV table sits beside the paper's figures; the figure puts the measured block first, boxed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import Rectangle
+
+    from atlas.chapters import transfer_matrix as C04
+
+    nine = ["eng", "rus", "spa", "fra", "deu", "por", "cmn", "vie", "jpn"]
+    real = nine + ["arb", "heb", "kor"]
+    rng = np.random.default_rng(3)
+    feats, _, full, _ = planted(rng)
+    rename = dict(zip(LANGS, real))
+    feats = feats.rename(index=rename)
+    full = full.rename(index=rename, columns=rename)
+    measured = full.where(pd.DataFrame([[t in nine and s in nine for s in full.columns] for t in full.index],
+                                       index=full.index, columns=full.columns))
+    res = ex.extrapolate(measured, feats, seeds=(0, 1))
+    assert res.n_measured == 72 and res.n_predicted == 12 * 11 - 72
+    table = C04.cv_table(res)
+    assert list(table["paper"]) == [0.85, 0.88] and table["s.d. over seeds"].notna().all()
+    fig = C04.plot_extrapolated(res, "test")
+    ax = fig.axes[0]
+    box = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_fill() is False]
+    assert len(box) == 1 and box[0].get_width() == 9  # the measured 9x9 block, outlined
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:9] == ["en", "ru", "es", "fr", "de", "pt", "zh", "vi", "ja"]  # Fig. C.2's order
+    assert set(labels[9:]) == {"ar", "he", "ko"}

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from atlas import rules
+from atlas import languages, paper_tables, rules
 from atlas.chapters.verdicts import EXACT, Verdict, judged, untestable
 
 #: "weakly asymmetric": our r within this of the paper's -0.11 (absolute)
@@ -81,3 +82,28 @@ def chapter_verdicts(preset: str, paper: dict[str, Any], ours: dict[str, Any] | 
               "estimated cells")
     out.append(judged(ch, src, preset, rules.Verdict(v.claim, v.paper, v.ours, v.status, v.rule, reason, v.noise)))
     return out
+
+
+def paper_same_languages(ours: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Fig. C.2 cells for the languages of our matrix (ISO 639-3, in our order): for the
+    nine-language design, exactly the paper's directly measured 9x9 block."""
+    paper = paper_tables.transfer_matrix("38x38")
+    langs = [c for c in (languages.resolve(str(x)) for x in ours.index) if c in paper.index]
+    return paper.loc[langs, langs]
+
+
+def summary_table(findings: dict[str, Any], paper_all: dict[str, Any], paper_same: dict[str, Any] | None,
+                  ours: dict[str, Any], preset: str, n_same: int) -> pd.DataFrame:
+    """Script and family means and symmetry r: the paper's text, its whole matrix recomputed, its cells for our
+    languages (``paper_same``, :func:`atlas.stats.transfer_tests` of :func:`paper_same_languages`; ``None``
+    when fewer than 3 languages overlap) and ours (dimensionless scores)."""
+    keys = ("same_script_mean", "different_script_mean", "same_family_mean", "different_family_mean", "symmetry_r")
+    cols = {
+        "paper (Sec. 4)": [findings["mean_same_script"], findings["mean_different_script"], np.nan, np.nan,
+                           findings["symmetry_pearson_r"]],
+        "paper 38x38, recomputed": [paper_all[k] for k in keys],
+        f"paper, our {n_same} languages": [paper_same[k] if paper_same else np.nan for k in keys],
+        f"ours ({preset})": [ours[k] for k in keys],
+    }
+    return pd.DataFrame(cols, index=["same script mean", "different script mean", "same family mean",
+                                     "different family mean", "symmetry r"]).rename_axis("statistic").reset_index()
