@@ -156,3 +156,11 @@ def profile_reading(profile: dict[str, Any]) -> str:
         f"The matmuls, which both models run alike, take {s['matmul_share']:.0%} of our step: that share bounds "
         f"the speed-up at {s['bound']:.2f}x however fast everything else becomes, and at a d_model of "
         f"{profile['shape']['d_model']} the matmuls reach only {s['matmul_of_peak']:.0%} of the peak.")
+
+
+def bench_table(train: dict[str, Any]) -> pd.DataFrame:
+    """``bench train``'s record as a table: per variant, dtype, compiled, tokens/s, spread over rounds, MFU of
+    its dtype's matmul peak and the ratio to HF Llama (measured in the same interleaved rounds)."""
+    return pd.DataFrame([{"variant": name, "dtype": v["dtype"], "compiled": v["compiled"],
+                          "tokens/s": v["tokens_per_second"], "spread": v["spread"], "MFU (6N)": v["mfu_6N"],
+                          "vs HF": v["ratio_vs_hf"]} for name, v in train["variants"].items()])
