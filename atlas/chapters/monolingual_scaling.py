@@ -54,19 +54,25 @@ def vocabulary_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> 
     """Compute a multilingual vocabulary costs over a monolingual one to reach the same loss, per language.
 
     Uses the vocabulary-insensitive ``loss_u`` (comparable across tokenizers; no law is fitted, so its sign
-    does not matter) on the measured frontiers of from-scratch K = 1 runs (decayed points of primary runs; only
-    the ``monolingual`` experiment's runs when it trained both vocabularies for the language, so that one
-    training recipe is on both sides). One row per language: the median
+    does not matter) on the measured frontiers of from-scratch K = 1 runs (decayed points of primary runs). When
+    the ``monolingual`` experiment trains some language under both vocabularies, only those languages and
+    those runs are compared, so that one training recipe is on both sides. One row per language: the median
     ratio ``C_multi / C_mono`` over the loss levels both frontiers reach (NaN + reason otherwise).
     """
     t = _frontier_points(table)
     t = t[(t["eval_set"] == eval_set) & (t["D"] > 0) & (t["K"] == 1) & (t["base_tokens"].fillna(0) == 0)
           & np.isfinite(t[loss])]
+    own = t[t["experiment"] == "monolingual"]
+    paired = own.groupby("eval_lang")["vocab"].nunique()
+    designed = set(paired[paired == 2].index)  # the study trained these languages under both vocabularies
     out = []
     for lang, g in t.groupby("eval_lang"):
-        own = g[g["experiment"] == "monolingual"]
-        if own["vocab"].nunique() == 2:  # one recipe on both sides when the study trained both vocabularies
-            g = own
+        if designed and lang not in designed:  # never compare frontiers of two different training recipes
+            out.append({"eval_lang": lang, "median_ratio": np.nan, "n_levels": 0,
+                        "reason": "the monolingual experiment trains it under one vocabulary only"})
+            continue
+        if designed:
+            g = own[own["eval_lang"] == lang]
         fr = {v: optimal.empirical_frontier(gg, loss=loss) for v, gg in g.groupby("vocab")}
         if "mono" not in fr or "multi" not in fr:
             out.append({"eval_lang": lang, "median_ratio": np.nan, "n_levels": 0,
@@ -104,6 +110,8 @@ def unimax_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.Dat
           & (t["base_tokens"].fillna(0) == 0) & np.isfinite(t[loss])]
     uni = t[t["experiment"] == "unimax"]
     mono = t[(t["K"] == 1) & (t["experiment"] != "unimax")]
+    if (mono["experiment"] == "monolingual").any():  # the study's own one-language runs: one recipe
+        mono = mono[mono["experiment"] == "monolingual"]
     out = []
     for lang in sorted(set(uni["eval_lang"])):
         a, b = mono[mono["eval_lang"] == lang], uni[uni["eval_lang"] == lang]
