@@ -34,7 +34,7 @@ def design_table(rows: pd.DataFrame) -> pd.DataFrame:
     g = cap.groupby("mixture_id")
     out = pd.DataFrame({
         "K": g["K"].first().astype(int),
-        "set": g["replicate"].first(),
+        "set": g["replicate"].first().astype("Int64"),  # nullable: no set outside the balanced design
         "mixture": [", ".join(sorted(L.get(c).code for c in parse_mixture_id(m))) for m in g.groups],
         "targets": g["eval_lang"].apply(lambda x: ", ".join(sorted(L.get(c).code for c in set(x)))),
         "shapes": g["shape"].apply(lambda x: ", ".join(sorted(set(x)))),
