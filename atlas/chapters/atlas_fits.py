@@ -249,8 +249,8 @@ def _cell_statistic(long: pd.DataFrame, setting: str, law: str, ref: str | None,
 
 
 def _seed_sd(values: Sequence[float]) -> float:
-    v = [x for x in values if np.isfinite(x)]
-    return float(np.std(v, ddof=1)) if len(v) >= 2 else float("nan")
+    """The s.d. over seeds of one statistic (NaN with fewer than 2 finite values), as :class:`noise.SeedSpread`."""
+    return noise.SeedSpread(dict(enumerate(values))).sd
 
 
 def _with_seeds(base: rules.Noise, seed_sd: float, n_seeds: int) -> rules.Noise:
