@@ -419,9 +419,12 @@ def setting_rows(table: pd.DataFrame, setting: str) -> pd.DataFrame:
     """The rows of one fitting setting (apply :func:`fit_rows` first):
 
     * ``mono``: monolingual-vocabulary, monolingual runs (the paper's "Mono" block of Table 1, Fig. 1);
-    * ``multi``: every from-scratch run with the multilingual vocabulary -- monolingual baselines,
-      bilingual, capacity and Unimax mixtures (Table 1's "Multi" block); finetunes of a base are excluded
-      (their loss depends on the base, which no law here models);
+    * ``multi``: every from-scratch run of the scaling experiments with the multilingual vocabulary --
+      monolingual baselines, capacity and Unimax mixtures (Table 1's "Multi" block). Finetunes of a base are
+      excluded (their loss depends on the base, which no law here models), and so are the ``bilingual``
+      experiment's runs: they are built for the transfer score (read in the stable phase, one decayed model
+      per run, each language on half of the verses), so Table 1 rests on the decayed models of the balanced
+      scaling design alone;
     * ``capacity``: the uniform K-language mixtures (and their K = 1 runs) of the ``capacity`` experiment
       (the K-law, Sec. 5).
 
@@ -434,7 +437,7 @@ def setting_rows(table: pd.DataFrame, setting: str) -> pd.DataFrame:
     if setting == "mono":
         keep = scratch & (vocab == "mono") & (table["K"].to_numpy() == 1)
     elif setting == "multi":
-        keep = scratch & (vocab == "multi")
+        keep = scratch & (vocab == "multi") & (table["experiment"].astype(str).to_numpy() != "bilingual")
     else:
         keep = scratch & (table["experiment"].astype(str).to_numpy() == "capacity")
     return table[keep].reset_index(drop=True)

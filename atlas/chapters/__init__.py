@@ -51,7 +51,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("05_script_family_tests", "Script and family statistics", experiments=("bilingual",), paper=(
         PaperItem("§4 statistics", "script/family effects, asymmetry", "python -m atlas stats transfer MATRIX.csv"),)),
     Chapter("06_atlas_fits", "ATLAS fits (Table 1)", slow=True,
-            experiments=("monolingual", "capacity", "unimax", "bilingual"), paper=(
+            experiments=("monolingual", "capacity", "unimax"), paper=(
         PaperItem("Table 1", "ATLAS vs CSL/DCSL/MSL held-out R²", _GRID.format("all")),)),
     Chapter("07_curse_of_multilinguality", "Curse of multilinguality", slow=True, experiments=("capacity",), paper=(
         PaperItem("§5, Fig. 4, Fig. 5", "K-law, iso-loss multipliers", _GRID.format("capacity")),)),
