@@ -859,8 +859,11 @@ def _fit_and_score(law: Law, train: pd.DataFrame, test: pd.DataFrame, loss: str,
     res = fit(law, train, validate=False, **fit_kw)
     if not res.ok:
         return {"r2": np.nan, "status": "failed", "reason": res.message}
-    r2 = r2_score(test[loss].to_numpy(float), res.predict(test))
-    return {"r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **diagnosis_columns(res), **res.params}
+    y, yhat = test[loss].to_numpy(float), res.predict(test)
+    r2 = r2_score(y, yhat)
+    # R^2 = 1 - MSE / var: what the held-out points' own spread is tells how much a given error costs
+    spread = {"test_sd": float(np.std(y)), "bias": float(np.mean(yhat - y)), "rmse": float(np.sqrt(np.mean((yhat - y) ** 2)))}
+    return {"r2": r2, "status": "ok", "reason": "", "r2_train": res.r2, **spread, **diagnosis_columns(res), **res.params}
 
 
 def heldout_r2(

@@ -348,7 +348,8 @@ def heldout_by_language(
 
     ``rows``: fit rows (:func:`fit_rows`). Each language's rows get ATLAS's transfer columns
     (:func:`atlas_design`, K_t from co-sampling in ``rows``). Long table: ``law, eval_lang, split, metric,
-    n_train, n_test, r2, status, reason, flags`` (the training fit's diagnosis, :func:`atlas.fit.diagnosis_columns`;
+    n_train, n_test, r2, status, reason, test_sd, bias, rmse, flags`` (the held-out losses' s.d., the mean
+    prediction error and its root mean square, nats/token) (the training fit's diagnosis, :func:`atlas.fit.diagnosis_columns`;
     empty for a clean fit) -- failed and unscorable fits included, never dropped.
     ``n_jobs > 1`` runs the (language, law) fits in that many forked processes; the results do not depend
     on it (every fit is deterministic).
@@ -388,7 +389,8 @@ def heldout_by_language(
                         "r2": np.nan, "status": "failed", "reason": h} for s in splits)
             continue
         for r in h.to_dict("records"):
-            out.append({**head, **{k: r.get(k) for k in ("split", "metric", "n_train", "n_test", "r2", "status", "reason")},
+            out.append({**head, **{k: r.get(k, np.nan) for k in ("split", "metric", "n_train", "n_test", "r2", "status", "reason",
+                                                               "test_sd", "bias", "rmse")},
                         "flags": r.get("flags") if isinstance(r.get("flags"), str) else ""})
     return pd.DataFrame(out)
 

@@ -395,3 +395,18 @@ def test_ch05_paper_cells_for_our_nine_languages_are_the_measured_block():
     paper = paper_tables.transfer_matrix("38x38")
     assert list(same.index) == BLOCK and same.equals(paper.loc[BLOCK, BLOCK])
     assert len(C05.paper_same_languages(pd.DataFrame(index=["eng", "hin"], columns=["eng", "hin"]))) == 1
+
+
+def test_extrapolation_error_separates_spread_from_error_and_names_repeated_languages():
+    long = pd.DataFrame({
+        "setting": ["mono"] * 3, "law": ["csl"] * 3, "metric": ["R2(D)", "R2(D)", "R2"], "eval_lang": ["eng", "swh", "eng"],
+        "status": ["ok"] * 3, "r2": [0.9, -2.0, 0.95], "n_test": [6, 6, 6], "test_sd": [0.2, 0.1, 0.3],
+        "bias": [0.05, -0.3, 0.0], "rmse": [0.06, 0.4, 0.05]})
+    err = atlas_fits.extrapolation_error(long)
+    d = err.set_index("metric").loc["R2(D)"]
+    assert d["fits"] == 2 and d["bias"] == pytest.approx(0.175) and d["mean R2"] == pytest.approx(-0.55)
+    rows = pd.DataFrame({"experiment": "monolingual", "vocab": "mono", "K": 1, "base_tokens": 0,
+                         "eval_lang": ["eng", "swh"], "D": [4e6, 4e6], "U": [1e6, 6e4]})
+    text = atlas_fits.extrapolation_sentence(err, long, rows)
+    assert "mono R2(D) (-0.55)" in text and "swh (-2.00; up to 67 epochs)" in text and "others average 0.90" in text
+    assert atlas_fits.extrapolation_error(long.drop(columns="rmse")).empty

@@ -96,6 +96,48 @@ def table1_seed_longs(table: pd.DataFrame, long: pd.DataFrame, eval_set: str, **
     return out
 
 
+def extrapolation_error(long: pd.DataFrame) -> pd.DataFrame:
+    """Why an extrapolation cell is low: per (setting, split), over every scored fit (all laws and languages),
+    the median held-out points, the mean s.d. of the held-out losses, the mean prediction bias (predicted minus
+    observed) and RMSE (nats/token), and the mean R^2. Since R^2 = 1 - MSE / var, a split whose held-out points
+    barely differ (one D value, one model size) turns a small error into a large negative R^2."""
+    cols = ["setting", "metric", "fits", "held-out points", "held-out loss s.d.", "bias", "RMSE", "mean R2"]
+    need = {"test_sd", "bias", "rmse"}
+    if not len(long) or not need <= set(long.columns):
+        return pd.DataFrame(columns=cols)
+    ok = long[(long["status"] == "ok") & np.isfinite(long["r2"].astype(float))]
+    out = []
+    for (setting, metric), g in ok.groupby(["setting", "metric"], sort=False):
+        out.append({"setting": setting, "metric": metric, "fits": len(g), "held-out points": float(g["n_test"].median()),
+                    "held-out loss s.d.": float(g["test_sd"].mean()), "bias": float(g["bias"].abs().mean()),
+                    "RMSE": float(g["rmse"].mean()), "mean R2": float(g["r2"].astype(float).mean())})
+    order = {m: i for i, m in enumerate(METRIC_COLS.values())}
+    return (pd.DataFrame(out, columns=cols).sort_values(["setting", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c)
+            .reset_index(drop=True))
+
+
+def extrapolation_sentence(err: pd.DataFrame, long: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """Computed sentences on the worst-scored split: its held-out spread against the laws' error, and the
+    languages that pull its mean down, with the most epochs their runs make over their unique tokens."""
+    if not len(err):
+        return ""
+    w = err.loc[err["mean R2"].idxmin()]
+    text = (f"The lowest mean is {w['setting']} {w['metric']} ({w['mean R2']:.2f}): its held-out losses spread by "
+            f"{w['held-out loss s.d.']:.3f} nats (s.d.), and the laws miss them by {w['RMSE']:.3f} nats RMS "
+            f"({w['bias']:.3f} of it a bias common to the held-out points of one fit, on average).")
+    cell = long[(long["setting"] == w["setting"]) & (long["metric"] == w["metric"]) & (long["status"] == "ok")]
+    per_lang = cell.groupby("eval_lang")["r2"].mean()
+    srows = setting_rows(rows, w["setting"])
+    epochs = (srows["D"] / srows["U"]).groupby(srows["eval_lang"]).max()
+    bad = per_lang[per_lang < 0].sort_values()
+    if len(bad):
+        parts = [f"{lang} ({r2:.2f}; up to {epochs.get(lang, np.nan):.0f} epochs)" for lang, r2 in bad.items()]
+        good = per_lang[per_lang >= 0]
+        text += (f" The negative languages: {', '.join(parts)}; the others average {good.mean():.2f}"
+                 f" (up to {epochs.reindex(good.index).max():.0f} epochs)." if len(good) else ".")
+    return text
+
+
 def compare_table1(wide: pd.DataFrame) -> pd.DataFrame:
     """Ours beside the paper's Table 1: one row per (setting, law, metric) with ``paper``, ``ours``, ``n_scored``."""
     paper = table1_r2()
