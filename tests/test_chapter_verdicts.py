@@ -410,3 +410,12 @@ def test_extrapolation_error_separates_spread_from_error_and_names_repeated_lang
     text = atlas_fits.extrapolation_sentence(err, long, rows)
     assert "mono R2(D) (-0.55)" in text and "swh (-2.00; up to 67 epochs)" in text and "others average 0.90" in text
     assert atlas_fits.extrapolation_error(long.drop(columns="rmse")).empty
+
+
+def test_e_profile_sentence_reports_flat_r2_and_sign_changes():
+    prof = pd.DataFrame({"E": [0.01, 1.0, 2.0], "r2": [0.68, 0.679, 0.6775], "alpha": [0.2, 0.3, 0.7],
+                         "beta": [0.25, 0.27, 0.3], "phi": [0.15, 0.19, -0.01], "psi": [-0.18, -0.17, -0.13],
+                         "status": ["ok"] * 3, "flags": [""] * 3})
+    text = C07.e_profile_sentence(prof)
+    assert "from 0.677 to 0.680" in text and "φ changes sign" in text and "ψ stays negative" in text
+    assert "could not" in C07.e_profile_sentence(prof.assign(status="failed"))
