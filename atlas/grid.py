@@ -23,7 +23,9 @@ A preset's ``experiments:`` section names experiments; each is one block (a mapp
 * ``finetune`` -- {targets, shapes, base_tokens, tokens, eval_languages?}: continued pretraining of each
   Unimax base on each target (fresh optimiser, LR schedule reset) plus the matching from-scratch
   monolingual multilingual-vocabulary run; when an identical run already exists in another experiment it is
-  reused (``scratch_run`` in the finetune's spec names it as ``<experiment>/<run_id>``).
+  reused (``scratch_run`` in the finetune's spec names it as ``<experiment>/<run_id>``). ``budget_in_id:
+  true`` puts the finetuning budget in the ids (``ft-eng-s0-from-4M-24M``), for a second block that trains
+  the same targets longer.
 
 Run ids are deterministic and readable (``mono-eng-s2``, ``multi-eng-s1-1M``, ``bi-eng-fra-s1``,
 ``cap-k4-s2``, ``unimax-s1-2M``, ``ft-eng-s1-from-2M``); one id always means one training configuration.
@@ -72,7 +74,7 @@ _KEYS = {
     "capacity": {"shapes", "tokens", "pool", "K", "mixtures", "partition", "targets", "fillers", "sets", "design_seed",
                  "tokens_per_language", *_RUN_KEYS},
     "unimax": {"shapes", "base_tokens", "languages", "max_epochs", "eval_languages", "partition"},
-    "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages", "scratch"},
+    "finetune": {"targets", "shapes", "base_tokens", "tokens", "eval_languages", "scratch", "budget_in_id"},
 }
 _NOT_CONTENT = ("run_id", "experiment", "eval_langs", "scratch_run", "save_checkpoint", "group")
 
@@ -584,6 +586,9 @@ def _finetune(ctx: _Ctx, b: dict[str, Any], bases: dict[str, dict[str, Any]]) ->
     budgets = [_tokens(x, where) for x in _need(b, "base_tokens", where)]
     tokens = _tokens(_need(b, "tokens", where), where)
     evals = ctx.langs(b.get("eval_languages", targets), f"{where}.eval_languages")
+    tagged = b.get("budget_in_id", False)
+    if not isinstance(tagged, bool):
+        raise GridError(f"experiments.{where}.budget_in_id must be true or false, got {tagged!r}")
     out = []
     for s in shapes:
         for n in budgets:
@@ -592,7 +597,8 @@ def _finetune(ctx: _Ctx, b: dict[str, Any], bases: dict[str, dict[str, Any]]) ->
                 raise GridError(f"experiments.finetune needs the Unimax base {base_id!r} (shape {s['name']}, "
                                 f"{n} tokens): add the shape and budget to experiments.unimax")
             for t in targets:
-                ft = ctx.spec(run_id=f"ft-{t}-{s['name']}-from-{fmt_tokens(n)}", experiment="finetune", shape=s,
+                ft = ctx.spec(run_id=f"ft-{t}-{s['name']}-from-{fmt_tokens(n)}" + (f"-{fmt_tokens(tokens)}" if tagged else ""),
+                              experiment="finetune", shape=s,
                               kind="multi", mixture={t: 1.0}, languages=[t], tokens=tokens,
                               eval_langs=list(dict.fromkeys([t, *evals])), base_run=base_id, base_tokens=n)
                 if b.get("scratch", True):

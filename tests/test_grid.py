@@ -343,3 +343,17 @@ def test_training_without_torch_names_the_extra(tmp_path):
     status = subprocess.run([PY, "-m", "atlas", "grid", "status", "--preset", "cpu"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert status.returncode == 0, status.stderr[-2000:]
+
+
+def test_longer_finetune_block_gets_its_own_ids():
+    unimax = {"shapes": ["xs"], "base_tokens": [2000]}
+    short = {"targets": ["eng"], "shapes": ["xs"], "base_tokens": [2000], "tokens": 1000}
+    long = {**short, "tokens": 24000, "budget_in_id": True}
+    ids = {s["run_id"]: s for s in build_plan(_cfg(unimax=unimax, finetune=[short, long])).runs}
+    assert {"ft-eng-xs-from-2k", "ft-eng-xs-from-2k-24k", "multi-eng-xs-1k", "multi-eng-xs-24k"} <= set(ids)
+    assert ids["ft-eng-xs-from-2k-24k"]["tokens"] == 24000
+    assert ids["ft-eng-xs-from-2k-24k"]["scratch_run"] == "finetune/multi-eng-xs-24k"
+    with pytest.raises(GridError, match="names two different runs"):
+        build_plan(_cfg(unimax=unimax, finetune=[short, {**long, "budget_in_id": False}]))
+    with pytest.raises(GridError, match="budget_in_id must be true or false"):
+        build_plan(_cfg(unimax=unimax, finetune=[{**long, "budget_in_id": "yes"}]))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from atlas.paper_tables import crossover_points
+from atlas.paper_tables import crossover_points, model_grid_table_b3
 from atlas.planning.crossover import PlanningError, crossover_table, fit_crossover_law
 from atlas.presets import Preset
 from atlas.scaling_table import build_table
@@ -22,8 +22,13 @@ from atlas import rules
 from atlas.chapters.verdicts import Verdict, judged, mean_ci, untestable
 
 
+#: the paper's Sec. 6 model size (Table B.3 scale 34, the "2B" models its crossovers are read on)
+PAPER_FINETUNE_SCALE = 34
+
+
 def load(preset: str) -> pd.DataFrame:
-    """The scaling table restricted to finetunes and the runs they name as scratch counterparts."""
+    """The scaling table, without the finetunes that have no from-scratch counterpart (the FAS block of
+    App. B.5.2 finetunes every language alone; chapter 04 reads those)."""
     table = build_table(preset)
     ft = table[table["experiment"] == "finetune"]
     if ft.empty:
@@ -31,7 +36,16 @@ def load(preset: str) -> pd.DataFrame:
             f"runs/{preset} has no finetune runs; create them with "
             f"`python -m atlas grid run --preset {preset} --experiment finetune`"
         )
-    return table
+    based = (table["experiment"] == "finetune") & table["base_tokens"].fillna(0).gt(0)
+    unpaired = based & table["scratch_run"].isna() if "scratch_run" in table else based & False
+    return table[~unpaired].reset_index(drop=True)
+
+
+def paper_crossover_tokens_per_param() -> tuple[float, float]:
+    """The paper's crossovers (Sec. 6) in finetuning tokens per parameter of its 2B models: (lowest, highest)."""
+    n = float(model_grid_table_b3().set_index("scale").loc[PAPER_FINETUNE_SCALE, "params"])
+    t = crossover_points()["crossover_tokens"].to_numpy(float)
+    return float(t.min() / n), float(t.max() / n)
 
 
 def curves(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
@@ -134,6 +148,7 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
     if not len(cross):
         return [untestable(ch, claim0, src, paper, "this preset has no finetune runs", preset)]
     out = []
+    tpp_lo, tpp_hi = paper_crossover_tokens_per_param()
     for r in cross.to_dict("records"):
         claim = f"{claim0} ({r['eval_lang']}, N = {r['N']:,.0f}, base {r['base_tokens']:.3g} tokens)"
         cand = lead[(lead["target"] == r["eval_lang"]) & (lead["base_tokens"] == r["base_tokens"])] \
@@ -151,6 +166,14 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
                                   f"({warmup:,.0f} tokens)", preset, ours=str(r.get("reason") or "no crossover")))
             continue
         found = r.get("tokens")
+        reach = hi / float(r["N"]) if np.isfinite(r["N"]) and r["N"] > 0 else np.nan
+        if not (found is not None and np.isfinite(found)) and np.isfinite(reach) and reach < tpp_lo:
+            # a range that stops short of the paper's regime cannot show the crossover's absence
+            out.append(untestable(ch, claim, src, paper, f"our finetunes end at {reach:.1f} tokens per parameter; the "
+                                  f"paper's crossovers lie at {tpp_lo:.0f}-{tpp_hi:.0f} tokens per parameter of its 2B "
+                                  "models, beyond our measured range", preset,
+                                  ours=f"no crossover up to {hi:.3g} tokens ({reach:.1f} tokens per parameter)"))
+            continue
         v = rules.existence(claim, paper, found if found is not None and np.isfinite(found) else None, (lo, hi),
                             name="crossover", unit="tokens")
         note = "; the token counts are not comparable with the paper's (models ~4 orders of magnitude smaller)"
