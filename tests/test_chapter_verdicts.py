@@ -419,3 +419,18 @@ def test_e_profile_sentence_reports_flat_r2_and_sign_changes():
     text = C07.e_profile_sentence(prof)
     assert "from 0.677 to 0.680" in text and "φ changes sign" in text and "ψ stays negative" in text
     assert "could not" in C07.e_profile_sentence(prof.assign(status="failed"))
+
+
+def test_profile_sign_verdicts_take_the_least_favourable_value_and_can_fail():
+    prof = pd.DataFrame({"E": [0.01, 1.0, 2.0, 3.0], "r2": [0.68, 0.679, 0.6775, 0.5],
+                         "alpha": 0.3, "beta": 0.3, "phi": [0.15, 0.19, 0.05, -0.5], "psi": [-0.18, -0.17, -0.13, 0.4],
+                         "status": ["ok"] * 4, "flags": [""] * 4})
+    band = rules.Noise.bootstrap_ci(-0.02, 0.02, source="test")
+    v = C07.profile_sign_verdicts("t", prof, {"phi": band, "psi": band})
+    assert [x.status for x in v] == ["reproduced", "reproduced"]  # the R2 0.5 fit is not near-best: ignored
+    assert "least favourable phi" in v[0].ours and "= 0.05" in v[0].ours and "3 fits" in v[0].ours
+    wide = rules.Noise.bootstrap_ci(-0.1, 0.1, source="test")
+    assert C07.profile_sign_verdicts("t", prof, {"phi": wide, "psi": wide})[0].status != "reproduced"
+    flipped = prof.assign(phi=[0.15, 0.19, -0.2, 0.0])
+    assert C07.profile_sign_verdicts("t", flipped, {"phi": band, "psi": band})[0].status == "not reproduced"
+    assert C07.profile_sign_verdicts("t", prof.iloc[:1], {"phi": band})[0].status == "not testable"

@@ -190,8 +190,9 @@ def _centred(band: rules.Noise, value: float) -> rules.Noise:
     if band.kind != "ci" or not np.isfinite(value):
         return band
     half = (band.hi - band.lo) / 2
+    note = ", half-width centred on the judged value"
     return rules.Noise.bootstrap_ci(value - half, value + half, band.level,
-                                    band.source + ", half-width centred on the joint fit")
+                                    band.source if band.source.endswith(note) else band.source + note)
 
 
 #: iso-loss multipliers: ours within this relative tolerance of the paper's x1.18 (N) and x1.66 (D_tot)
@@ -200,13 +201,44 @@ ISO_TOL = 0.25
 HELDOUT_R2 = 0.8
 
 
+#: profile fits whose R^2 is within this of the profile's best count as equally good descriptions of the data
+PROFILE_R2_TOL = 0.01
+
+
+def profile_sign_verdicts(preset: str, profile: pd.DataFrame, bands: dict[str, rules.Noise]) -> list[Verdict]:
+    """phi > 0 and psi < 0 judged on the E profile (:func:`e_profile`) instead of the joint fit whose E sits on
+    its bound: over every unflagged profile fit within ``PROFILE_R2_TOL`` of the best R^2, the value nearest 0
+    (the least favourable to the paper), with the joint fit's noise ``bands[name]`` around it. Sign rule."""
+    ch, src = "07_curse_of_multilinguality", "Sec. 5, Eq. 7"
+    ok = profile[(profile["status"] == "ok") & (profile["flags"].fillna("") == "")] if len(profile) else profile
+    out = []
+    for name, claim, paper, expected, pv in (
+            ("phi", "phi > 0 at every loss floor E the data allow", "phi = 0.11", "positive", 0.11),
+            ("psi", "psi < 0 at every loss floor E the data allow", "psi = -0.04", "negative", -0.04)):
+        if len(ok) < 2 or name not in bands:
+            out.append(untestable(ch, claim, src, paper, "no E profile (fewer than 2 clean profile fits)", preset,
+                                  ours="no profile"))
+            continue
+        near = ok[ok["r2"] >= ok["r2"].max() - PROFILE_R2_TOL]
+        vals = near[name].to_numpy(float)
+        worst = float(vals.min() if expected == "positive" else vals.max())
+        v = rules.sign(claim, paper, worst, _centred(bands[name], worst), expected=expected, paper_value=pv,
+                       name=(f"least favourable {name} over E = {near['E'].min():.2f}-{near['E'].max():.2f} "
+                             f"({len(near)} fits, R2 {near['r2'].min():.3f}-{near['r2'].max():.3f}; {name} "
+                             f"{vals.min():.3f} to {vals.max():.3f})"))
+        out.append(judged(ch, src, preset, v))
+    return out
+
+
 def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
                        heldout: pd.DataFrame | None = None, slopes: dict[str, Any] | None = None,
-                       seed_noise: dict[str, noise.SeedSpread] | None = None) -> list[Verdict]:
+                       seed_noise: dict[str, noise.SeedSpread] | None = None,
+                       profile: pd.DataFrame | None = None) -> list[Verdict]:
     """The chapter's verdicts: phi and psi (sign rule; noise: the wider of a bootstrap over the per-language fits
     and the s.d. over seeds of the joint fit, :func:`klaw_seed_noise`), the penalty's
     trend in K (rank trend), the iso-loss multipliers (value rule), Fig. 4's slopes (ordering), held-out
-    languages and K (ordering against R2 0.8). Flags of the fits involved bar "reproduced"."""
+    languages and K (ordering against R2 0.8). Flags of the fits involved bar "reproduced". With ``profile``
+    (:func:`e_profile`), phi and psi are also judged over it (:func:`profile_sign_verdicts`), with the same noise."""
     ch, src = "07_curse_of_multilinguality", "Sec. 5, Eq. 7"
     out = []
     joint = fits[(fits["eval_lang"] == "joint") & (fits["status"] == "ok")] if len(fits) else fits
@@ -223,6 +255,7 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
     else:
         j = joint.iloc[0]
         flags = flags_of([j.get("flags", "")])
+        bands: dict[str, rules.Noise] = {}
         for name, claim, paper, expected, pv in (
                 ("phi", "phi > 0: more languages cost model capacity", "phi = 0.11", "positive", 0.11),
                 ("psi", "psi slightly negative: a little positive transfer in the data term", "psi = -0.04", "negative", -0.04)):
@@ -233,6 +266,7 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
             v = rules.sign(claim, paper, float(j[name]), noise_, expected=expected, name=f"{name} (joint fit, R2 {j['r2']:.2f})",
                            paper_value=pv, flags=flags)
             out.append(judged(ch, src, preset, v))
+            bands[name] = noise_
         mults = []
         for r in per.to_dict("records") if len(per) else []:
             if all(np.isfinite(r.get(k, np.nan)) for k in ("phi", "psi", "alpha", "beta")) and r["alpha"] > 0 and r["beta"] > 0:
@@ -246,6 +280,8 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
                             relative=True,
                             name=f"our {label} multiplier (joint fit)", flags=flags)
             out.append(judged(ch, "Sec. 5, Fig. 5", preset, v))
+        if profile is not None:
+            out.extend(profile_sign_verdicts(preset, profile, bands))
     # the penalty grows with K: Spearman rho of (K, relative increase) over the measured points
     ok = penalty.dropna(subset=["relative_increase"]) if len(penalty) else penalty
     claim, paper = "The loss penalty grows monotonically with K", "monotone in K (Fig. 4)"
