@@ -434,3 +434,20 @@ def test_profile_sign_verdicts_take_the_least_favourable_value_and_can_fail():
     flipped = prof.assign(phi=[0.15, 0.19, -0.2, 0.0])
     assert C07.profile_sign_verdicts("t", flipped, {"phi": band, "psi": band})[0].status == "not reproduced"
     assert C07.profile_sign_verdicts("t", prof.iloc[:1], {"phi": band})[0].status == "not testable"
+
+
+def test_nats_per_byte_divides_each_vocabularys_loss_by_its_bytes_per_token():
+    table = pd.DataFrame({"vocab": ["mono", "multi", "multi", "mono"], "eval_lang": ["eng", "eng", "eng", "cmn"],
+                          "eval_set": ["bible", "bible", "flores", "bible"], "loss": [7.0, 4.8, 5.0, 6.0]})
+    bpt = pd.DataFrame({"vocab": ["mono", "multi"], "eval_lang": ["eng", "eng"], "bytes_per_token": [3.5, 2.4]})
+    out = C03.with_nats_per_byte(table, bpt, "bible")
+    assert out["loss_b"].iloc[0] == pytest.approx(2.0) and out["loss_b"].iloc[1] == pytest.approx(2.0)
+    assert np.isnan(out["loss_b"].iloc[2]) and np.isnan(out["loss_b"].iloc[3])  # other eval set; no bytes known
+
+
+def test_eval_bytes_per_token_decodes_the_evaluated_text():
+    from atlas.presets import Preset
+    bpt = C03.eval_bytes_per_token("smoke", ["eng"], "bible")
+    assert list(bpt["vocab"]) == ["mono", "multi"]
+    assert (bpt["tokens"] <= int(Preset.load("smoke").data.get("eval_tokens", 8192))).all()
+    assert bpt["bytes_per_token"].between(1, 12).all()  # a piece holds at least one byte of English

@@ -84,6 +84,44 @@ def vocabulary_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> 
     return pd.DataFrame(out)
 
 
+def eval_bytes_per_token(preset: str, languages: Sequence[str], eval_set: str) -> pd.DataFrame:
+    """UTF-8 bytes per evaluated token, per vocabulary (``mono``/``multi``) and language: the text a run's
+    ``eval_set`` evaluation covers (its first ``data.eval_tokens`` targets in ``seq_len`` windows, as
+    :func:`atlas.train.prepare_data` cuts them) decoded back to text; each end-of-verse token counts as one byte
+    (a line break). Loss (nats/token) / bytes_per_token = nats per byte, a loss no tokenizer can move."""
+    from atlas import sampling
+    from atlas.presets import Preset
+    from atlas.tokenizer import get_tokenizer
+
+    p = Preset.load(preset)
+    eval_tokens, seq_len = int(p.data.get("eval_tokens", 8192)), int(p.model["seq_len"])
+    out = []
+    for kind in ("mono", "multi"):
+        for lang in languages:
+            tok = get_tokenizer(p, kind, lang)
+            stream = np.asarray(sampling.language_data(p, lang, tok).test.get(eval_set, []), dtype=np.int64)
+            stream = stream[: eval_tokens + 1]
+            if len(stream) < 2:
+                continue
+            width = min(seq_len, len(stream) - 1)
+            targets = stream[1: (len(stream) - 1) // width * width + 1]
+            n_bytes = len(tok.decode(targets).encode("utf-8")) + int((targets == tok.eos_id).sum())
+            out.append({"vocab": kind, "eval_lang": lang, "tokens": len(targets), "bytes": n_bytes,
+                        "bytes_per_token": n_bytes / len(targets)})
+    return pd.DataFrame(out, columns=["vocab", "eval_lang", "tokens", "bytes", "bytes_per_token"])
+
+
+def with_nats_per_byte(table: pd.DataFrame, bpt: pd.DataFrame, eval_set: str) -> pd.DataFrame:
+    """``table`` with ``loss_b`` = loss / bytes per token (nats per UTF-8 byte) on ``eval_set`` rows whose
+    (vocabulary, language) ``bpt`` covers (:func:`eval_bytes_per_token`); NaN elsewhere."""
+    key = bpt.set_index(["vocab", "eval_lang"])["bytes_per_token"]
+    idx = pd.MultiIndex.from_arrays([table["vocab"].astype(str), table["eval_lang"].astype(str)])
+    per = key.reindex(idx).to_numpy(float)
+    out = table.copy()
+    out["loss_b"] = np.where(table["eval_set"].to_numpy() == eval_set, table["loss"].to_numpy(float) / per, np.nan)
+    return out
+
+
 def repetition_r2(rows: pd.DataFrame, laws: Sequence[str] = ("csl", "dcsl", "atlas-dt"), **fit_kw: Any) -> pd.DataFrame:
     """Held-out R^2(D) (top-20 % data held out) per law for each language whose runs repeat data (D > U).
 
@@ -147,10 +185,17 @@ def seed_floor(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.Dat
     return noise.final_loss_spread(one_language_rows(rows), loss)
 
 
-def tax_seed_noise(table: pd.DataFrame, eval_set: str) -> dict[str, noise.SeedSpread]:
-    """Per language, the vocabulary tax on every seed variant of the runs (languages without replicates have
-    s.d. 0: only the replicated run changes between variants)."""
-    return noise.seed_spreads(table, lambda v: vocabulary_tax(v, eval_set).set_index("eval_lang")[
+def tax_seed_noise(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> dict[str, noise.SeedSpread]:
+    """Per language, the vocabulary tax (on ``loss``) on every seed variant of the runs (languages without
+    replicates have s.d. 0: only the replicated run changes between variants)."""
+    return noise.seed_spreads(table, lambda v: vocabulary_tax(v, eval_set, loss=loss).set_index("eval_lang")[
+        "median_ratio"].dropna().to_dict(), experiments=["monolingual"])
+
+
+def unimax_tax_seed_noise(table: pd.DataFrame, eval_set: str) -> dict[str, noise.SeedSpread]:
+    """Per language, the Unimax tax on every seed variant of the one-language runs it is measured against
+    (the ``monolingual`` experiment's replicates under the multilingual vocabulary)."""
+    return noise.seed_spreads(table, lambda v: unimax_tax(v, eval_set).set_index("eval_lang")[
         "median_ratio"].dropna().to_dict(), experiments=["monolingual"])
 
 
@@ -170,10 +215,13 @@ def exponent_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> di
 
 
 def seed_noise_table(tax_noise: dict[str, noise.SeedSpread],
-                     exponent_noise: dict[tuple[str, str], noise.SeedSpread]) -> pd.DataFrame:
+                     exponent_noise: dict[tuple[str, str], noise.SeedSpread],
+                     tax_bytes_noise: dict[str, noise.SeedSpread] | None = None) -> pd.DataFrame:
     """The derived numbers the chapter compares with the paper, with their s.d. over seeds."""
-    out = [{"quantity": f"vocabulary tax C_multi / C_mono ({L.get(k).code})", "mean": s.mean, "seed s.d.": s.sd,
-            "seeds": s.n} for k, s in tax_noise.items() if s.sd > 0]
+    out = [{"quantity": f"vocabulary tax C_multi / C_mono ({L.get(k).code}, {unit})", "mean": s.mean,
+            "seed s.d.": s.sd, "seeds": s.n}
+           for unit, spreads in (("loss_u", tax_noise), ("nats/byte", tax_bytes_noise or {}))
+           for k, s in spreads.items() if s.sd > 0]
     out += [{"quantity": f"frontier exponent of N_opt in C ({L.get(l).code}, {v} vocabulary)", "mean": s.mean,
              "seed s.d.": s.sd, "seeds": s.n} for (v, l), s in exponent_noise.items() if s.sd > 0]
     return pd.DataFrame(out, columns=["quantity", "mean", "seed s.d.", "seeds"])
@@ -202,7 +250,8 @@ PARALLEL_TOL = 0.1
 def _seed_noise(spreads, what: str, two_sided: bool) -> tuple[rules.Noise | None, float]:
     """Seed noise of one tax (or exponent) per language, from the replicated language's spread, taken for every
     language. A tax compares two frontiers and only one side is replicated, so its s.d. is widened by sqrt 2
-    (``two_sided``); an exponent is one fit. None when no replicate exists."""
+    (``two_sided``; conservative where both sides have replicates); an exponent is one fit. None when no
+    replicate exists."""
     sd, where = _largest_sd(spreads)
     if not np.isfinite(sd):
         return None, float("nan")
@@ -251,21 +300,30 @@ def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: s
 
 def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame, fits: pd.DataFrame | None = None,
                        uni: pd.DataFrame | None = None, tax_noise: dict | None = None,
-                       exponent_noise: dict | None = None) -> list[Verdict]:
-    """Vocabulary tax and Unimax tax (sign; EN largest: ordering), saturating laws on repeated data (ordering),
-    parallel frontiers (value of the exponents' spread), each by a rule of :mod:`atlas.rules`; seed noise from
+                       exponent_noise: dict | None = None, tax_bytes: pd.DataFrame | None = None,
+                       tax_bytes_noise: dict | None = None, uni_noise: dict | None = None) -> list[Verdict]:
+    """Vocabulary tax (on ``loss_u`` per token, the paper's loss, and with ``tax_bytes`` on nats per byte) and
+    Unimax tax (sign; EN largest: ordering), saturating laws on repeated data (ordering), parallel frontiers
+    (value of the exponents' spread), each by a rule of :mod:`atlas.rules`; seed noise from
     :func:`tax_seed_noise` / :func:`exponent_seed_noise` where replicates exist."""
     ch = "03_monolingual_scaling"
-    out = _tax_verdicts(ch, preset, tax, "A multilingual vocabulary adds a compute tax (C_multi / C_mono > 1)",
-                        "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
+    out = _tax_verdicts(ch, preset, tax, "A multilingual vocabulary adds a compute tax (C_multi / C_mono > 1), "
+                        "loss_u per token", "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
                         "both vocabularies on a shared loss range",
                         "needs monolingual runs with both a monolingual and a multilingual vocabulary",
                         seed_noise=tax_noise, largest_for="eng")
+    if tax_bytes is not None:
+        out += _tax_verdicts(ch, preset, tax_bytes, "A multilingual vocabulary adds a compute tax (C_multi / C_mono "
+                             "> 1), nats per byte", "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
+                             "both vocabularies on a shared loss range",
+                             "needs monolingual runs with both vocabularies and the bytes of the evaluated text",
+                             seed_noise=tax_bytes_noise, largest_for="eng")
     out += _tax_verdicts(ch, preset, uni if uni is not None else pd.DataFrame(),
                          "Unimax training adds a compute tax over one-language training (C_unimax / C_mono > 1)",
                          "Fig. 1 (Unimax frontier)", "the Unimax frontier lies above the monolingual one",
                          "Unimax and one-language runs on a shared loss range",
-                         "needs Unimax runs and one-language runs of the same vocabulary reaching common losses")
+                         "needs Unimax runs and one-language runs of the same vocabulary reaching common losses",
+                         seed_noise=uni_noise)
     claim = "Saturating laws (DCSL, ATLAS) extrapolate repeated data better than CSL"
     paper = "HI, SW bend upward; ATLAS/DCSL beat CSL out of sample (R2(N) 0.78/0.88 vs 0.68)"
     ok = rep[rep["status"] == "ok"] if len(rep) else rep
