@@ -201,12 +201,14 @@ def finetune_specs(preset: str, root: Path | None = None) -> pd.DataFrame:
 
 
 def finetune_groups(preset: str, root: Path | None = None) -> pd.DataFrame:
-    """(shape, base_tokens) groups of the preset's finetunes: ``shape, base_tokens, params, n_sources, n_runs``,
-    in the default order of :func:`fas_table` (most sources, then the larger base budget, then larger N)."""
+    """(shape, base_tokens, tokens) groups of the preset's finetunes -- one finetuning budget per group, so a
+    longer finetune never averages with a shorter one: ``shape, base_tokens, tokens, params, n_sources,
+    n_runs``, in the default order of :func:`fas_table` (most sources, then the larger base budget, then larger
+    N)."""
     specs = finetune_specs(preset, root)
     if specs.empty:
-        return pd.DataFrame(columns=["shape", "base_tokens", "params", "n_sources", "n_runs"])
-    out = (specs.groupby(["shape", "base_tokens"], as_index=False)
+        return pd.DataFrame(columns=["shape", "base_tokens", "tokens", "params", "n_sources", "n_runs"])
+    out = (specs.groupby(["shape", "base_tokens", "tokens"], as_index=False)
            .agg(params=("params", "max"), n_sources=("source", "nunique"), n_runs=("run_id", "size")))
     return out.sort_values(["n_sources", "base_tokens", "params"], ascending=False, ignore_index=True)
 
@@ -238,7 +240,8 @@ def finetune_curves(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The tidy finetune curves of one (shape, base budget) group and the base losses they start from.
 
-    ``shape``/``base_tokens`` ``None``: the first group of :func:`finetune_groups`. Returns ``(curves, base)``:
+    ``shape``/``base_tokens`` ``None``: the first group of :func:`finetune_groups` that matches (the group with
+    the most source languages). Returns ``(curves, base)``:
     ``curves`` with columns ``run_id, seed, base_run, source, eval_lang, tokens, loss`` (main trajectory, cooldown
     branches dropped) and ``base`` with ``base_run, eval_lang, base_loss`` (nats/token, last evaluation).
     """
@@ -259,8 +262,9 @@ def finetune_curves(
         have = ", ".join(f"{r.shape}@{r.base_tokens:.0f}" for r in groups.itertuples())
         raise FASInputError(f"no finetunes of shape {shape!r} from a {base_tokens!r}-token base in preset "
                             f"{preset!r}; groups (shape@base tokens): {have}")
-    shape_, budget = sel.iloc[0]["shape"], float(sel.iloc[0]["base_tokens"])
-    runs = specs[(specs["shape"] == shape_) & np.isclose(specs["base_tokens"].astype(float), budget)]
+    shape_, budget, ft_tokens = sel.iloc[0]["shape"], float(sel.iloc[0]["base_tokens"]), float(sel.iloc[0]["tokens"])
+    runs = specs[(specs["shape"] == shape_) & np.isclose(specs["base_tokens"].astype(float), budget)
+                 & np.isclose(specs["tokens"].astype(float), ft_tokens)]
     frames, bases = [], []
     for r in runs.itertuples():
         m = records.main_trajectory(pd.read_csv(Path(r.path) / records.METRICS))
@@ -272,7 +276,8 @@ def finetune_curves(
         bases += [{"base_run": base_run, "eval_lang": k, "base_loss": v} for k, v in sorted(losses.items())]
     curves = pd.concat(frames, ignore_index=True)
     base = pd.DataFrame(bases, columns=["base_run", "eval_lang", "base_loss"])
-    curves.attrs.update(shape=str(shape_), base_tokens=budget, eval_set=eval_set, loss=loss, preset=preset)
+    curves.attrs.update(shape=str(shape_), base_tokens=budget, tokens=ft_tokens, eval_set=eval_set, loss=loss,
+                        preset=preset)
     return curves, base
 
 

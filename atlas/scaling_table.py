@@ -415,18 +415,21 @@ def summarise_r2(long: pd.DataFrame) -> pd.DataFrame:
 # settings (which runs a chapter fits) and the curse-of-multilinguality penalty
 
 SETTINGS = ("mono", "multi", "capacity")
+#: the experiments Table 1's "multi" setting reads: the scaling design's decayed models (not the transfer
+#: experiment's bilingual runs, nor the finetune experiment's from-scratch twins)
+MULTI_EXPERIMENTS = ("monolingual", "capacity", "unimax")
 
 
 def setting_rows(table: pd.DataFrame, setting: str) -> pd.DataFrame:
     """The rows of one fitting setting (apply :func:`fit_rows` first):
 
     * ``mono``: monolingual-vocabulary, monolingual runs (the paper's "Mono" block of Table 1, Fig. 1);
-    * ``multi``: every from-scratch run of the scaling experiments with the multilingual vocabulary --
-      monolingual baselines, capacity and Unimax mixtures (Table 1's "Multi" block). Finetunes of a base are
-      excluded (their loss depends on the base, which no law here models), and so are the ``bilingual``
-      experiment's runs: they are built for the transfer score (read in the stable phase, one decayed model
-      per run, each language on half of the verses), so Table 1 rests on the decayed models of the balanced
-      scaling design alone;
+    * ``multi``: every from-scratch run of the scaling experiments (:data:`MULTI_EXPERIMENTS`) with the
+      multilingual vocabulary -- monolingual baselines, capacity and Unimax mixtures (Table 1's "Multi"
+      block). Finetunes of a base are excluded (their loss depends on the base, which no law here models), and
+      so are the ``bilingual`` runs and the ``finetune`` experiment's from-scratch twins: they are built for
+      the transfer score and the crossover (one decayed model per run, outside the scaling design), so Table 1
+      rests on the decayed models of the balanced scaling design alone;
     * ``capacity``: the uniform K-language mixtures (and their K = 1 runs) of the ``capacity`` experiment
       (the K-law, Sec. 5).
 
@@ -439,7 +442,7 @@ def setting_rows(table: pd.DataFrame, setting: str) -> pd.DataFrame:
     if setting == "mono":
         keep = scratch & (vocab == "mono") & (table["K"].to_numpy() == 1)
     elif setting == "multi":
-        keep = scratch & (vocab == "multi") & (table["experiment"].astype(str).to_numpy() != "bilingual")
+        keep = scratch & (vocab == "multi") & np.isin(table["experiment"].astype(str).to_numpy(), MULTI_EXPERIMENTS)
     else:
         keep = scratch & (table["experiment"].astype(str).to_numpy() == "capacity")
     return table[keep].reset_index(drop=True)

@@ -15,7 +15,7 @@ def _curves(lead_at_end: float) -> pd.DataFrame:
     rows = []
     for kind, loss in (("scratch", scratch), ("finetune", finetune)):
         for t, y in zip(tokens, loss):
-            rows.append({"target": "eng", "shape": "s0", "N": 1e4, "base_tokens": 1e6, "kind": kind,
+            rows.append({"run_id": "ft-eng", "target": "eng", "shape": "s0", "N": 1e4, "base_tokens": 1e6, "kind": kind,
                          "tokens": t, "loss": y})
     return pd.DataFrame(rows)
 
@@ -31,7 +31,7 @@ def test_advantage_measures_the_lead_at_both_ends():
 def test_crossover_verdict_can_fail_and_ignores_the_warmup():
     lead = R.advantage(_curves(0.3))
     # N = 1e4: the range reaches 100 tokens per parameter, past the paper's crossovers (71-139)
-    cross = pd.DataFrame([{"eval_lang": "eng", "N": 1e4, "base_tokens": 1e6, "tokens": np.nan, "compute": np.nan,
+    cross = pd.DataFrame([{"run_id": "ft-eng", "eval_lang": "eng", "N": 1e4, "base_tokens": 1e6, "tokens": np.nan, "compute": np.nan,
                            "compute_with_base": np.nan, "reason": "no crossing", "n_crossings": 0}])
     laws = R.law_by_base(cross)
     assert laws["b"].isna().all() and laws["reason"].str.contains("2 distinct model sizes").all()
@@ -49,8 +49,9 @@ def test_a_range_short_of_the_papers_tokens_per_parameter_cannot_refute_the_cros
     lo, hi = R.paper_crossover_tokens_per_param()
     assert 70 < lo < hi < 140  # 144B-283B tokens on 2.03B parameters
     lead = R.advantage(_curves(0.3).assign(N=1e5))
-    cross = pd.DataFrame([{"eval_lang": "eng", "N": 1e5, "base_tokens": 1e6, "tokens": np.nan, "compute": np.nan,
+    cross = pd.DataFrame([{"run_id": "ft-eng", "eval_lang": "eng", "N": 1e5, "base_tokens": 1e6, "tokens": np.nan, "compute": np.nan,
                            "compute_with_base": np.nan, "reason": "no crossing", "n_crossings": 0}])
     v = R.crossover_verdicts("test", cross, lead, warmup=2e4)[0]
-    assert v.status == "not testable" and "10.0 tokens per parameter" in v.ours and "71-139" in v.reason
+    assert v.status == "not testable" and "10.0 tokens per parameter" in v.ours and "eng crossover lies at 71" in v.reason
+    assert R.paper_crossover_tokens_per_param("cmn")[0] > 135  # zh: 283B tokens
     assert R.crossover_verdicts("test", cross.assign(tokens=3e5), lead, warmup=2e4)[0].status == "reproduced"

@@ -404,36 +404,48 @@ def test_extrapolation_error_separates_spread_from_error_and_names_repeated_lang
         "bias": [0.05, -0.3, 0.0], "rmse": [0.06, 0.4, 0.05]})
     err = atlas_fits.extrapolation_error(long)
     d = err.set_index("metric").loc["R2(D)"]
-    assert d["fits"] == 2 and d["bias"] == pytest.approx(0.175) and d["mean R2"] == pytest.approx(-0.55)
+    assert d["fits"] == 2 and d["|bias|"] == pytest.approx(0.175) and d["bias"] == pytest.approx(-0.125)
+    assert d["mean R2"] == pytest.approx(-0.55)
     rows = pd.DataFrame({"experiment": "monolingual", "vocab": "mono", "K": 1, "base_tokens": 0,
                          "eval_lang": ["eng", "swh"], "D": [4e6, 4e6], "U": [1e6, 6e4]})
     text = atlas_fits.extrapolation_sentence(err, long, rows)
     assert "mono R2(D) (-0.55)" in text and "swh (-2.00; up to 67 epochs)" in text and "others average 0.90" in text
     assert atlas_fits.extrapolation_error(long.drop(columns="rmse")).empty
+    all_bad = long.assign(r2=[-0.5, -2.0, 0.95])
+    text = atlas_fits.extrapolation_sentence(atlas_fits.extrapolation_error(all_bad), all_bad, rows)
+    assert text.endswith("epochs).") and "others" not in text
 
 
-def test_e_profile_sentence_reports_flat_r2_and_sign_changes():
-    prof = pd.DataFrame({"E": [0.01, 1.0, 2.0], "r2": [0.68, 0.679, 0.6775], "alpha": [0.2, 0.3, 0.7],
-                         "beta": [0.25, 0.27, 0.3], "phi": [0.15, 0.19, -0.01], "psi": [-0.18, -0.17, -0.13],
-                         "status": ["ok"] * 3, "flags": [""] * 3})
+def _profile(phi, psi, objective, flags=None):
+    n = len(phi)
+    prof = pd.DataFrame({"E": np.linspace(0.01, 3.0, n), "objective": objective, "r2": 0.68, "alpha": 0.3,
+                         "beta": 0.3, "phi": phi, "psi": psi, "status": "ok", "flags": flags or [""] * n,
+                         "phi_langs": [[x - 0.01, x, x + 0.01, x] for x in phi],
+                         "psi_langs": [[x - 0.01, x, x + 0.01, x] for x in psi]})
+    prof.attrs["n_points"] = 420
+    return prof
+
+
+def test_e_profile_sentence_reports_the_near_best_fits():
+    prof = _profile([0.15, 0.19, -0.01, 0.5], [-0.18, -0.17, -0.13, 0.4], [1.0, 1.001, 1.002, 1.5])
     text = C07.e_profile_sentence(prof)
-    assert "from 0.677 to 0.680" in text and "φ changes sign" in text and "ψ stays negative" in text
+    assert text.startswith("3 of 4 values of E") and "φ changes sign" in text and "ψ stays negative" in text
     assert "could not" in C07.e_profile_sentence(prof.assign(status="failed"))
 
 
-def test_profile_sign_verdicts_take_the_least_favourable_value_and_can_fail():
-    prof = pd.DataFrame({"E": [0.01, 1.0, 2.0, 3.0], "r2": [0.68, 0.679, 0.6775, 0.5],
-                         "alpha": 0.3, "beta": 0.3, "phi": [0.15, 0.19, 0.05, -0.5], "psi": [-0.18, -0.17, -0.13, 0.4],
-                         "status": ["ok"] * 4, "flags": [""] * 4})
-    band = rules.Noise.bootstrap_ci(-0.02, 0.02, source="test")
-    v = C07.profile_sign_verdicts("t", prof, {"phi": band, "psi": band})
-    assert [x.status for x in v] == ["reproduced", "reproduced"]  # the R2 0.5 fit is not near-best: ignored
-    assert "least favourable phi" in v[0].ours and "= 0.05" in v[0].ours and "3 fits" in v[0].ours
-    wide = rules.Noise.bootstrap_ci(-0.1, 0.1, source="test")
-    assert C07.profile_sign_verdicts("t", prof, {"phi": wide, "psi": wide})[0].status != "reproduced"
-    flipped = prof.assign(phi=[0.15, 0.19, -0.2, 0.0])
-    assert C07.profile_sign_verdicts("t", flipped, {"phi": band, "psi": band})[0].status == "not reproduced"
-    assert C07.profile_sign_verdicts("t", prof.iloc[:1], {"phi": band})[0].status == "not testable"
+def test_profile_sign_takes_the_least_favourable_near_best_fit_and_keeps_flags():
+    prof = _profile([0.15, 0.19, 0.05, -0.5], [-0.18, -0.17, -0.13, 0.4], [1.0, 1.001, 1.002, 1.5])
+    v = C07.profile_sign("c", "p", "phi", "positive", 0.11, prof)
+    assert v.status == "reproduced" and "least favourable of 3" in v.ours and "= 0.05" in v.ours  # 4th is worse
+    flagged = prof.assign(flags=["", "at_bound:alpha", "", ""])  # a flagged near-best fit is not dropped
+    assert C07.profile_sign("c", "p", "phi", "positive", 0.11, flagged).status == "inconclusive"
+    good = [0.15, 0.19, 0.05, 0.2]
+    edge = prof.assign(objective=[1.0, 1.001, 1.002, 1.0], phi=good,  # the best fits reach the largest E
+                       phi_langs=[[x - 0.01, x, x + 0.01] for x in good])
+    assert C07.profile_sign("c", "p", "phi", "positive", 0.11, edge).status == "inconclusive"
+    phis = [0.15, 0.19, -0.2, 0.0]
+    flipped = prof.assign(phi=phis, phi_langs=[[x - 0.01, x, x + 0.01] for x in phis])
+    assert C07.profile_sign("c", "p", "phi", "positive", 0.11, flipped).status == "not reproduced"
 
 
 def test_nats_per_byte_divides_each_vocabularys_loss_by_its_bytes_per_token():

@@ -163,3 +163,13 @@ def test_committed_cpu_finetunes_give_features():
     table = fas.fas_table("cpu", shape="s1")
     assert set(table["source"]) >= {"eng", "rus", "cmn"}
     assert np.isfinite(table.loc[table["source"] == table["target"], "fas"]).sum() >= 3
+
+
+def test_a_longer_finetune_is_its_own_group_never_averaged_in(ft_root):
+    root, _ = ft_root
+    _write(root, "finetune", "ft-eng-long", {"mixture": {"eng": 1.0}, "base_run": "uni-a", "base_tokens": 4000},
+           {t: (lambda s: 1.0) for t in ("eng", "fra", "rus")}, steps=(5, 10, 20, 80))
+    groups = fas.finetune_groups("smoke", root)
+    assert sorted(groups["tokens"]) == [2000, 8000] and list(groups["n_sources"]) == [4, 1]
+    table = fas.fas_table("smoke", root=root)
+    assert "ft-eng-long" not in set(table["run_id"]) and table.attrs["tokens"] == 2000

@@ -137,7 +137,9 @@ def test_errors_name_the_problem(tmp_path):
 
 
 def test_settings_split_vocabularies_and_drop_finetunes(runs):
+    write_run(runs, "finetune", "multi-fra-1k", {"fra": 1.0}, {"fra": 300})  # a finetune's from-scratch twin
     rows, _ = fit_rows(build_table(PRESET, root=runs))
+    assert "multi-fra-1k" in set(rows["run_id"])
     mono = setting_rows(rows, "mono")
     assert set(mono["run_id"]) == {"mono-eng"}
     multi = setting_rows(rows, "multi")

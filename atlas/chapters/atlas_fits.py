@@ -98,10 +98,11 @@ def table1_seed_longs(table: pd.DataFrame, long: pd.DataFrame, eval_set: str, **
 
 def extrapolation_error(long: pd.DataFrame) -> pd.DataFrame:
     """Why an extrapolation cell is low: per (setting, split), over every scored fit (all laws and languages),
-    the median held-out points, the mean s.d. of the held-out losses, the mean prediction bias (predicted minus
-    observed) and RMSE (nats/token), and the mean R^2. Since R^2 = 1 - MSE / var, a split whose held-out points
+    the median held-out points, the mean s.d. of the held-out losses, the prediction bias (predicted minus
+    observed, averaged over a fit's held-out points) as its mean and its mean absolute value, the mean RMSE
+    (nats/token; RMSE^2 = bias^2 + the variance of the errors), and the mean R^2. Since R^2 = 1 - MSE / var, a split whose held-out points
     barely differ (one D value, one model size) turns a small error into a large negative R^2."""
-    cols = ["setting", "metric", "fits", "held-out points", "held-out loss s.d.", "bias", "RMSE", "mean R2"]
+    cols = ["setting", "metric", "fits", "held-out points", "held-out loss s.d.", "bias", "|bias|", "RMSE", "mean R2"]
     need = {"test_sd", "bias", "rmse"}
     if not len(long) or not need <= set(long.columns):
         return pd.DataFrame(columns=cols)
@@ -109,7 +110,8 @@ def extrapolation_error(long: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (setting, metric), g in ok.groupby(["setting", "metric"], sort=False):
         out.append({"setting": setting, "metric": metric, "fits": len(g), "held-out points": float(g["n_test"].median()),
-                    "held-out loss s.d.": float(g["test_sd"].mean()), "bias": float(g["bias"].abs().mean()),
+                    "held-out loss s.d.": float(g["test_sd"].mean()), "bias": float(g["bias"].mean()),
+                    "|bias|": float(g["bias"].abs().mean()),
                     "RMSE": float(g["rmse"].mean()), "mean R2": float(g["r2"].astype(float).mean())})
     order = {m: i for i, m in enumerate(METRIC_COLS.values())}
     return (pd.DataFrame(out, columns=cols).sort_values(["setting", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c)
@@ -123,8 +125,8 @@ def extrapolation_sentence(err: pd.DataFrame, long: pd.DataFrame, rows: pd.DataF
         return ""
     w = err.loc[err["mean R2"].idxmin()]
     text = (f"The lowest mean is {w['setting']} {w['metric']} ({w['mean R2']:.2f}): its held-out losses spread by "
-            f"{w['held-out loss s.d.']:.3f} nats (s.d.), and the laws miss them by {w['RMSE']:.3f} nats RMS "
-            f"({w['bias']:.3f} of it a bias common to the held-out points of one fit, on average).")
+            f"{w['held-out loss s.d.']:.3f} nats (s.d.), and the laws miss them by {w['RMSE']:.3f} nats RMS; "
+            f"a fit's errors share a bias of {w['|bias|']:.3f} nats on average (in absolute value).")
     cell = long[(long["setting"] == w["setting"]) & (long["metric"] == w["metric"]) & (long["status"] == "ok")]
     per_lang = cell.groupby("eval_lang")["r2"].mean()
     srows = setting_rows(rows, w["setting"])
@@ -133,8 +135,9 @@ def extrapolation_sentence(err: pd.DataFrame, long: pd.DataFrame, rows: pd.DataF
     if len(bad):
         parts = [f"{lang} ({r2:.2f}; up to {epochs.get(lang, np.nan):.0f} epochs)" for lang, r2 in bad.items()]
         good = per_lang[per_lang >= 0]
-        text += (f" The negative languages: {', '.join(parts)}; the others average {good.mean():.2f}"
-                 f" (up to {epochs.reindex(good.index).max():.0f} epochs)." if len(good) else ".")
+        text += f" The negative languages: {', '.join(parts)}"
+        text += (f"; the others average {good.mean():.2f} (up to {epochs.reindex(good.index).max():.0f} epochs)."
+                 if len(good) else ".")
     return text
 
 

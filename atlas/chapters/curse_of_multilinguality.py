@@ -44,12 +44,14 @@ def design_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def e_profile(rows: pd.DataFrame, values: Sequence[float] | None = None, **fit_kw: Any) -> pd.DataFrame:
-    """The joint K-law with the loss floor E (L_inf, nats/token) held at each of ``values`` (default: 8 points
-    from 0.01 to 90 % of the lowest measured loss): R^2, the fitted exponents and the fit's flags per E.
+    """The K-law with the loss floor E (L_inf, nats/token) held at each of ``values`` (default: 8 points from
+    0.01 to 90 % of the lowest measured loss), jointly and per language: per E the joint fit's objective, R^2,
+    exponents and flags, and the per-language fits' phi and psi (``phi_langs``, ``psi_langs``: lists), from
+    which a verdict bootstraps its noise at that E.
 
-    Where E sits on its bound, this shows what the data do say: if R^2 is flat over E, E is not identified,
-    and the exponents' range over the profile is how far a reading of phi or psi depends on it."""
-    cols = ["E", "r2", "alpha", "beta", "phi", "psi", "status", "flags"]
+    Where E sits on its bound, this shows what the data do say: if the objective is flat over E, E is not
+    identified, and the exponents' range over the profile is how far a reading of phi or psi depends on it."""
+    cols = ["E", "objective", "r2", "alpha", "beta", "phi", "psi", "status", "flags", "phi_langs", "psi_langs"]
     cap = setting_rows(rows, "capacity")
     if cap.empty:
         return pd.DataFrame(columns=cols)
@@ -59,26 +61,73 @@ def e_profile(rows: pd.DataFrame, values: Sequence[float] | None = None, **fit_k
     for e in values:
         r = F.fit("klaw", cap, fixed={"E": float(e)}, **fit_kw)
         p = r.params if r.ok else {}
-        out.append({"E": float(e), "r2": r.r2 if r.ok else np.nan, **{k: p.get(k, np.nan) for k in ("alpha", "beta", "phi", "psi")},
-                    "status": "ok" if r.ok else "failed", "flags": "; ".join(r.flags) if r.ok else r.message})
-    return pd.DataFrame(out, columns=cols)
+        per = [F.fit("klaw", g, fixed={"E": float(e)}, **fit_kw) for _, g in cap.groupby("eval_lang")]
+        out.append({"E": float(e), "objective": r.objective if r.ok else np.nan, "r2": r.r2 if r.ok else np.nan,
+                    **{k: p.get(k, np.nan) for k in ("alpha", "beta", "phi", "psi")},
+                    "status": "ok" if r.ok else "failed", "flags": ", ".join(r.flags) if r.ok else r.message,
+                    "phi_langs": [f.params["phi"] for f in per if f.ok],
+                    "psi_langs": [f.params["psi"] for f in per if f.ok]})
+    out = pd.DataFrame(out, columns=cols)
+    out.attrs["n_points"] = len(cap)
+    return out
+
+
+def near_best(profile: pd.DataFrame) -> pd.DataFrame:
+    """The profile fits as good as the best: objective within the engine's identification tolerance of the
+    best (:data:`atlas.fit.IDENT_RTOL`, or 1/n for n points, as :func:`atlas.fit.fit` defines "near-best")."""
+    ok = profile[profile["status"] == "ok"] if len(profile) else profile
+    if not len(ok):
+        return ok
+    n = int(profile.attrs.get("n_points", 0) or 0)
+    rtol = max(F.IDENT_RTOL, 1.0 / n) if n else F.IDENT_RTOL
+    best = float(ok["objective"].min())
+    return ok[ok["objective"] <= best * (1 + rtol)]
 
 
 def e_profile_sentence(profile: pd.DataFrame) -> str:
-    """A computed reading of :func:`e_profile`: how flat R^2 is and where phi and psi go over E."""
-    ok = profile[profile["status"] == "ok"]
-    if len(ok) < 2:
-        return "The E profile could not be fitted."
+    """A computed reading of :func:`e_profile` over its near-best fits (:func:`near_best`)."""
+    near = near_best(profile)
+    if len(near) < 2:
+        return ("The E profile has fewer than two fits as good as the best: the data do constrain E here, and the "
+                "joint fit's reading stands on its own." if len(near) else "The E profile could not be fitted.")
     def rng(c: str) -> str:
-        return f"{ok[c].min():.3f} to {ok[c].max():.3f}"
+        return f"{near[c].min():.3f} to {near[c].max():.3f}"
     signs = []
     for c, word in (("phi", "positive"), ("psi", "negative")):
-        held = (ok[c] > 0).all() if word == "positive" else (ok[c] < 0).all()
+        held = (near[c] > 0).all() if word == "positive" else (near[c] < 0).all()
         name = {"phi": "φ", "psi": "ψ"}[c]
         signs.append(f"{name} stays {word}" if held else f"{name} changes sign")
-    return (f"Holding E at {len(ok)} values from {ok['E'].min():.2f} to {ok['E'].max():.2f} nats moves the joint R² only "
-            f"from {rng('r2')}: the data do not pin E down. Over the same range φ runs from {rng('phi')} and ψ from "
-            f"{rng('psi')} ({' and '.join(signs)}), and α from {rng('alpha')}.")
+    edge = " The best fits reach the top of the profile, so larger E cannot be ruled out." \
+        if near["E"].max() >= profile["E"].max() else ""
+    return (f"{len(near)} of {len(profile)} values of E, from {near['E'].min():.2f} to {near['E'].max():.2f} nats, fit "
+            f"as well as the best (R² {rng('r2')}): the data do not pin E down. Over them φ runs from {rng('phi')} "
+            f"and ψ from {rng('psi')} ({' and '.join(signs)}), and α from {rng('alpha')}.{edge}")
+
+
+#: a joint fit flagged on these only is judged on the E profile (:func:`profile_sign`)
+E_ONLY_FLAGS = {"at_bound:E", "not_identified:E", "no_information:E"}
+
+
+def profile_sign(claim: str, paper: str, name: str, expected: str, pv: float, profile: pd.DataFrame) -> rules.Verdict:
+    """The sign of ``name`` (phi or psi) judged on the E profile instead of a joint fit whose only flaw is E:
+    over the near-best profile fits (:func:`near_best`), the value least favourable to the paper, with the
+    bootstrap over the per-language fits at that same E; the flags of every near-best fit still bar
+    "reproduced", and so does a near-best set that reaches the profile's largest E (``profile_edge:E``)."""
+    near = near_best(profile)
+    if not len(near):
+        return rules.sign(claim, paper, float("nan"), rules.Noise.unknown("no E profile"), expected=expected,
+                          name=f"{name} over the E profile", paper_value=pv)
+    worst_i = near[name].idxmin() if expected == "positive" else near[name].idxmax()
+    worst = near.loc[worst_i]
+    flags = flags_of(near["flags"])
+    if near["E"].max() >= profile["E"].max():
+        flags.append("profile_edge:E")
+    band = _centred(mean_ci(worst[f"{name}_langs"], unit=f"per-language fits at E = {worst['E']:.2f}"),
+                    float(worst[name]))
+    return rules.sign(claim, paper, float(worst[name]), band, expected=expected, paper_value=pv, flags=flags,
+                      name=(f"{name}, least favourable of {len(near)} equally good fits over E = "
+                            f"{near['E'].min():.2f}-{near['E'].max():.2f} (at E = {worst['E']:.2f}; {name} "
+                            f"{near[name].min():.3f} to {near[name].max():.3f})"))
 
 
 def klaw_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[str, noise.SeedSpread]:
@@ -201,35 +250,6 @@ ISO_TOL = 0.25
 HELDOUT_R2 = 0.8
 
 
-#: profile fits whose R^2 is within this of the profile's best count as equally good descriptions of the data
-PROFILE_R2_TOL = 0.01
-
-
-def profile_sign_verdicts(preset: str, profile: pd.DataFrame, bands: dict[str, rules.Noise]) -> list[Verdict]:
-    """phi > 0 and psi < 0 judged on the E profile (:func:`e_profile`) instead of the joint fit whose E sits on
-    its bound: over every unflagged profile fit within ``PROFILE_R2_TOL`` of the best R^2, the value nearest 0
-    (the least favourable to the paper), with the joint fit's noise ``bands[name]`` around it. Sign rule."""
-    ch, src = "07_curse_of_multilinguality", "Sec. 5, Eq. 7"
-    ok = profile[(profile["status"] == "ok") & (profile["flags"].fillna("") == "")] if len(profile) else profile
-    out = []
-    for name, claim, paper, expected, pv in (
-            ("phi", "phi > 0 at every loss floor E the data allow", "phi = 0.11", "positive", 0.11),
-            ("psi", "psi < 0 at every loss floor E the data allow", "psi = -0.04", "negative", -0.04)):
-        if len(ok) < 2 or name not in bands:
-            out.append(untestable(ch, claim, src, paper, "no E profile (fewer than 2 clean profile fits)", preset,
-                                  ours="no profile"))
-            continue
-        near = ok[ok["r2"] >= ok["r2"].max() - PROFILE_R2_TOL]
-        vals = near[name].to_numpy(float)
-        worst = float(vals.min() if expected == "positive" else vals.max())
-        v = rules.sign(claim, paper, worst, _centred(bands[name], worst), expected=expected, paper_value=pv,
-                       name=(f"least favourable {name} over E = {near['E'].min():.2f}-{near['E'].max():.2f} "
-                             f"({len(near)} fits, R2 {near['r2'].min():.3f}-{near['r2'].max():.3f}; {name} "
-                             f"{vals.min():.3f} to {vals.max():.3f})"))
-        out.append(judged(ch, src, preset, v))
-    return out
-
-
 def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
                        heldout: pd.DataFrame | None = None, slopes: dict[str, Any] | None = None,
                        seed_noise: dict[str, noise.SeedSpread] | None = None,
@@ -238,7 +258,8 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
     and the s.d. over seeds of the joint fit, :func:`klaw_seed_noise`), the penalty's
     trend in K (rank trend), the iso-loss multipliers (value rule), Fig. 4's slopes (ordering), held-out
     languages and K (ordering against R2 0.8). Flags of the fits involved bar "reproduced". With ``profile``
-    (:func:`e_profile`), phi and psi are also judged over it (:func:`profile_sign_verdicts`), with the same noise."""
+    (:func:`e_profile`), phi and psi of a joint fit flagged on E alone are judged on the profile instead
+    (:func:`profile_sign`): same claim, one verdict each."""
     ch, src = "07_curse_of_multilinguality", "Sec. 5, Eq. 7"
     out = []
     joint = fits[(fits["eval_lang"] == "joint") & (fits["status"] == "ok")] if len(fits) else fits
@@ -255,7 +276,6 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
     else:
         j = joint.iloc[0]
         flags = flags_of([j.get("flags", "")])
-        bands: dict[str, rules.Noise] = {}
         for name, claim, paper, expected, pv in (
                 ("phi", "phi > 0: more languages cost model capacity", "phi = 0.11", "positive", 0.11),
                 ("psi", "psi slightly negative: a little positive transfer in the data term", "psi = -0.04", "negative", -0.04)):
@@ -263,10 +283,12 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
             noise_ = _centred(mean_ci(per[name] if len(per) else [], unit="per-language fits"), float(j[name]))
             if spread is not None and np.isfinite(spread.sd):
                 noise_ = rules.wider(noise_, rules.Noise.seed_sd(spread.sd, f"{spread.n} seeds of the joint fit"))
-            v = rules.sign(claim, paper, float(j[name]), noise_, expected=expected, name=f"{name} (joint fit, R2 {j['r2']:.2f})",
-                           paper_value=pv, flags=flags)
+            if profile is not None and len(profile) and flags and set(flags) <= E_ONLY_FLAGS:
+                v = profile_sign(claim, paper, name, expected, pv, profile)
+            else:
+                v = rules.sign(claim, paper, float(j[name]), noise_, expected=expected,
+                               name=f"{name} (joint fit, R2 {j['r2']:.2f})", paper_value=pv, flags=flags)
             out.append(judged(ch, src, preset, v))
-            bands[name] = noise_
         mults = []
         for r in per.to_dict("records") if len(per) else []:
             if all(np.isfinite(r.get(k, np.nan)) for k in ("phi", "psi", "alpha", "beta")) and r["alpha"] > 0 and r["beta"] > 0:
@@ -280,8 +302,6 @@ def chapter07_verdicts(preset: str, fits: pd.DataFrame, penalty: pd.DataFrame,
                             relative=True,
                             name=f"our {label} multiplier (joint fit)", flags=flags)
             out.append(judged(ch, "Sec. 5, Fig. 5", preset, v))
-        if profile is not None:
-            out.extend(profile_sign_verdicts(preset, profile, bands))
     # the penalty grows with K: Spearman rho of (K, relative increase) over the measured points
     ok = penalty.dropna(subset=["relative_increase"]) if len(penalty) else penalty
     claim, paper = "The loss penalty grows monotonically with K", "monotone in K (Fig. 4)"

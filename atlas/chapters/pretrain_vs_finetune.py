@@ -41,17 +41,21 @@ def load(preset: str) -> pd.DataFrame:
     return table[~unpaired].reset_index(drop=True)
 
 
-def paper_crossover_tokens_per_param() -> tuple[float, float]:
-    """The paper's crossovers (Sec. 6) in finetuning tokens per parameter of its 2B models: (lowest, highest)."""
+def paper_crossover_tokens_per_param(language: str | None = None) -> tuple[float, float]:
+    """The paper's crossovers (Sec. 6) in finetuning tokens per parameter of its 2B models (parameters with
+    embeddings): (lowest, highest) over its 8 languages, or that ``language``'s own twice when the paper has it."""
     n = float(model_grid_table_b3().set_index("scale").loc[PAPER_FINETUNE_SCALE, "params"])
-    t = crossover_points()["crossover_tokens"].to_numpy(float)
+    points = crossover_points()
+    own = points[points["language"] == language]["crossover_tokens"].to_numpy(float) if language else []
+    t = own if len(own) else points["crossover_tokens"].to_numpy(float)
     return float(t.min() / n), float(t.max() / n)
 
 
 def curves(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFrame:
     """Tidy loss curves (target language only) of every finetune and its scratch run, for plotting.
 
-    Columns: ``target, shape, N, base_tokens, kind`` (``finetune``/``scratch``), ``tokens``, ``loss``.
+    Columns: ``run_id`` (the finetune's; its scratch twin's rows carry it too), ``target, shape, N, base_tokens,
+    kind`` (``finetune``/``scratch``), ``tokens``, ``loss``.
     """
     t = table[table["eval_set"] == eval_set]
     # the finetune experiment also holds its scratch runs (no base model): keep runs that have a base
@@ -66,7 +70,7 @@ def curves(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.DataFra
         for kind, frame in (("finetune", f[f["eval_lang"] == target]), ("scratch", s)):
             for _, r in frame.iterrows():
                 if r["tokens"] > 0:
-                    rows.append({"target": target, "shape": r["shape"], "N": float(f["N"].iloc[0]),
+                    rows.append({"run_id": rid, "target": target, "shape": r["shape"], "N": float(f["N"].iloc[0]),
                                  "base_tokens": float(f["base_tokens"].iloc[0]), "kind": kind,
                                  "tokens": float(r["tokens"]), "loss": float(r[loss])})
     return pd.DataFrame(rows).drop_duplicates()
@@ -80,11 +84,11 @@ def crossovers(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.Dat
 
 def advantage(curves_frame: pd.DataFrame) -> pd.DataFrame:
     """Finetuning's lead over scratch, ``loss_scratch - loss_finetune`` (nats/token), at the first and the last
-    token count both curves share, per (target, shape, base budget). A lead that shrinks towards 0 is a
+    token count both curves share, per finetune run (and its scratch twin). A lead that shrinks towards 0 is a
     crossover approaching; it is reported, not extrapolated.
     """
     rows = []
-    for (target, shape, base), g in curves_frame.groupby(["target", "shape", "base_tokens"]):
+    for (rid, target, shape, base), g in curves_frame.groupby(["run_id", "target", "shape", "base_tokens"]):
         s = g[g["kind"] == "scratch"].sort_values("tokens")
         f = g[g["kind"] == "finetune"].sort_values("tokens")
         if s.empty or f.empty:
@@ -96,7 +100,7 @@ def advantage(curves_frame: pd.DataFrame) -> pd.DataFrame:
             ls = np.interp(np.log(x), np.log(s["tokens"]), s["loss"])
             lf = np.interp(np.log(x), np.log(f["tokens"]), f["loss"])
             return float(ls - lf)
-        rows.append({"target": target, "shape": shape, "N": float(g["N"].iloc[0]), "base_tokens": base,
+        rows.append({"run_id": rid, "target": target, "shape": shape, "N": float(g["N"].iloc[0]), "base_tokens": base,
                      "tokens_first": lo, "lead_first": at(lo), "tokens_last": hi, "lead_last": at(hi)})
     out = pd.DataFrame(rows)
     if len(out):
@@ -150,9 +154,12 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
     out = []
     tpp_lo, tpp_hi = paper_crossover_tokens_per_param()
     for r in cross.to_dict("records"):
-        claim = f"{claim0} ({r['eval_lang']}, N = {r['N']:,.0f}, base {r['base_tokens']:.3g} tokens)"
-        cand = lead[(lead["target"] == r["eval_lang"]) & (lead["base_tokens"] == r["base_tokens"])] \
-            if lead is not None and len(lead) else pd.DataFrame()
+        cand = pd.DataFrame()
+        if lead is not None and len(lead):
+            cand = (lead[lead["run_id"] == r["run_id"]] if "run_id" in lead and "run_id" in r else
+                    lead[(lead["target"] == r["eval_lang"]) & (lead["base_tokens"] == r["base_tokens"])])
+        budget = f", finetuned {float(cand['tokens_last'].max()):.3g} tokens" if len(cand) else ""
+        claim = f"{claim0} ({r['eval_lang']}, N = {r['N']:,.0f}, base {r['base_tokens']:.3g} tokens{budget})"
         if len(cand):
             row = cand.iloc[int(np.argmin(np.abs(np.log(cand["N"].to_numpy(float) / float(r["N"])))))]
             lo, hi = max(float(warmup), float(row["tokens_first"])), float(row["tokens_last"])
@@ -167,11 +174,15 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
             continue
         found = r.get("tokens")
         reach = hi / float(r["N"]) if np.isfinite(r["N"]) and r["N"] > 0 else np.nan
-        if not (found is not None and np.isfinite(found)) and np.isfinite(reach) and reach < tpp_lo:
+        own_lo, _ = paper_crossover_tokens_per_param(r["eval_lang"])
+        if not (found is not None and np.isfinite(found)) and np.isfinite(reach) and reach < own_lo:
             # a range that stops short of the paper's regime cannot show the crossover's absence
-            out.append(untestable(ch, claim, src, paper, f"our finetunes end at {reach:.1f} tokens per parameter; the "
-                                  f"paper's crossovers lie at {tpp_lo:.0f}-{tpp_hi:.0f} tokens per parameter of its 2B "
-                                  "models, beyond our measured range", preset,
+            known = r["eval_lang"] in set(crossover_points()["language"])
+            where = (f"the paper's {r['eval_lang']} crossover lies at {own_lo:.0f}" if known else
+                     f"the paper's crossovers lie at {tpp_lo:.0f}-{tpp_hi:.0f}")
+            out.append(untestable(ch, claim, src, paper, f"our finetune ends at {reach:.1f} tokens per parameter; "
+                                  f"{where} tokens per parameter of its 2B models (embeddings counted, as ours), "
+                                  "beyond our measured range", preset,
                                   ours=f"no crossover up to {hi:.3g} tokens ({reach:.1f} tokens per parameter)"))
             continue
         v = rules.existence(claim, paper, found if found is not None and np.isfinite(found) else None, (lo, hi),
