@@ -410,6 +410,7 @@ def test_extrapolation_error_separates_spread_from_error_and_names_repeated_lang
                          "eval_lang": ["eng", "swh"], "D": [4e6, 4e6], "U": [1e6, 6e4]})
     text = atlas_fits.extrapolation_sentence(err, long, rows)
     assert "mono R2(D) (-0.55)" in text and "swh (-2.00; up to 67 epochs)" in text and "others average 0.90" in text
+    assert "By law: csl -0.55" in text
     assert atlas_fits.extrapolation_error(long.drop(columns="rmse")).empty
     all_bad = long.assign(r2=[-0.5, -2.0, 0.95])
     text = atlas_fits.extrapolation_sentence(atlas_fits.extrapolation_error(all_bad), all_bad, rows)

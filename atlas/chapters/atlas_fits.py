@@ -128,6 +128,8 @@ def extrapolation_sentence(err: pd.DataFrame, long: pd.DataFrame, rows: pd.DataF
             f"{w['held-out loss s.d.']:.3f} nats (s.d.), and the laws miss them by {w['RMSE']:.3f} nats RMS; "
             f"a fit's errors share a bias of {w['|bias|']:.3f} nats on average (in absolute value).")
     cell = long[(long["setting"] == w["setting"]) & (long["metric"] == w["metric"]) & (long["status"] == "ok")]
+    by_law = cell.groupby("law", sort=False)["r2"].mean()
+    text += " By law: " + ", ".join(f"{law} {r2:.2f}" for law, r2 in by_law.items()) + "."
     per_lang = cell.groupby("eval_lang")["r2"].mean()
     srows = setting_rows(rows, w["setting"])
     epochs = (srows["D"] / srows["U"]).groupby(srows["eval_lang"]).max()
@@ -135,7 +137,7 @@ def extrapolation_sentence(err: pd.DataFrame, long: pd.DataFrame, rows: pd.DataF
     if len(bad):
         parts = [f"{lang} ({r2:.2f}; up to {epochs.get(lang, np.nan):.0f} epochs)" for lang, r2 in bad.items()]
         good = per_lang[per_lang >= 0]
-        text += f" The negative languages: {', '.join(parts)}"
+        text += f" By language (mean over laws), the negative ones: {', '.join(parts)}"
         text += (f"; the others average {good.mean():.2f} (up to {epochs.reindex(good.index).max():.0f} epochs)."
                  if len(good) else ".")
     return text
