@@ -464,3 +464,9 @@ def test_eval_bytes_per_token_decodes_the_evaluated_text():
     assert list(bpt["vocab"]) == ["mono", "multi"]
     assert (bpt["tokens"] <= int(Preset.load("smoke").data.get("eval_tokens", 8192))).all()
     assert bpt["bytes_per_token"].between(1, 12).all()  # a piece holds at least one byte of English
+
+
+def test_with_paper_of_no_cells_is_an_empty_table_not_a_crash():
+    empty = pd.DataFrame(columns=["source", "target", "ours"])
+    out = C04.with_paper(empty)
+    assert out.empty and {"source", "target", "paper", "measured"} <= set(out.columns)

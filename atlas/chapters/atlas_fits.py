@@ -92,7 +92,7 @@ def table1_seed_longs(table: pd.DataFrame, long: pd.DataFrame, eval_set: str, **
         fresh, _ = table1(rows, languages=affected, **fit_kw)
         fresh = fresh[[lang in affected.get(st, []) for st, lang in zip(fresh["setting"], fresh["eval_lang"])]]
         keep = [lang not in affected.get(st, []) for st, lang in zip(long["setting"], long["eval_lang"])]
-        out[seed] = pd.concat([long[keep], fresh], ignore_index=True)
+        out[seed] = pd.concat([long[np.asarray(keep, bool)], fresh], ignore_index=True)
     return out
 
 

@@ -277,7 +277,7 @@ def with_paper(cells: pd.DataFrame) -> pd.DataFrame:
     paper = paper_tables.transfer_matrix("38x38")
     block = set(paper_tables.measured_block())
     keep = [s in paper.columns and t in paper.index for s, t in zip(cells["source"], cells["target"])]
-    out = cells[keep].copy()
+    out = cells[np.asarray(keep, bool)].copy()  # an empty list would select columns, not rows
     out["paper"] = [float(paper.loc[t, s]) + 0.0 for s, t in zip(out["source"], out["target"])]
     out["measured"] = [s in block and t in block for s, t in zip(out["source"], out["target"])]
     return out.reset_index(drop=True)
