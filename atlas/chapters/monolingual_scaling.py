@@ -263,7 +263,8 @@ def _seed_noise(spreads, what: str, two_sided: bool) -> tuple[rules.Noise | None
 
 
 def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: str, paper: str, what: str,
-                  missing: str, seed_noise: dict | None = None, largest_for: str | None = None) -> list[Verdict]:
+                  missing: str, seed_noise: dict | None = None, largest_for: str | None = None,
+                  unit: str = "") -> list[Verdict]:
     """A compute tax > 1 in every language: the sign rule on the smallest tax - 1 under seed noise (or on the
     mean tax - 1 bootstrapped over languages when no replicate exists); with ``largest_for``, the ordering
     rule on that language's tax against the largest other one."""
@@ -284,7 +285,7 @@ def _tax_verdicts(ch: str, preset: str, tax: pd.DataFrame, claim: str, source: s
     by_lang = dict(zip(finite["eval_lang"], r))
     others = {k: x for k, x in by_lang.items() if k != largest_for}
     if largest_for is not None:
-        claim2, paper2 = f"The tax is largest for {L.get(largest_for).code}", "largest for EN (Fig. 1)"
+        claim2, paper2 = f"The tax is largest for {L.get(largest_for).code}{unit}", "largest for EN (Fig. 1)"
         if largest_for not in by_lang or not others:
             out.append(untestable(ch, claim2, source, paper2, f"needs the {L.get(largest_for).code} tax and "
                                   "another language's", preset, ours=per_lang or "not measured"))
@@ -311,13 +312,13 @@ def chapter03_verdicts(preset: str, tax: pd.DataFrame, rep: pd.DataFrame, fits: 
                         "loss_u per token", "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
                         "both vocabularies on a shared loss range",
                         "needs monolingual runs with both a monolingual and a multilingual vocabulary",
-                        seed_noise=tax_noise, largest_for="eng")
+                        seed_noise=tax_noise, largest_for="eng", unit=", loss_u per token")
     if tax_bytes is not None:
         out += _tax_verdicts(ch, preset, tax_bytes, "A multilingual vocabulary adds a compute tax (C_multi / C_mono "
                              "> 1), nats per byte", "Fig. 1, Sec. 3", "tax > 1 for every language, largest for EN",
                              "both vocabularies on a shared loss range",
                              "needs monolingual runs with both vocabularies and the bytes of the evaluated text",
-                             seed_noise=tax_bytes_noise, largest_for="eng")
+                             seed_noise=tax_bytes_noise, largest_for="eng", unit=", nats per byte")
     out += _tax_verdicts(ch, preset, uni if uni is not None else pd.DataFrame(),
                          "Unimax training adds a compute tax over one-language training (C_unimax / C_mono > 1)",
                          "Fig. 1 (Unimax frontier)", "the Unimax frontier lies above the monolingual one",
