@@ -392,13 +392,14 @@ def _transfer_bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
                         languages=[lang], tokens=math.ceil(d_mono / (1 - decay) / tps) * tps, eval_langs=[lang],
                         sampling={**sampling, "slots": {lang: h}}, run=r)
                     baselines[bid]["bts"] = {"d_mono": d_mono}
+                    out.append(baselines[bid])  # before its first pair: a partial grid still yields scores
             spec = ctx.spec(run_id=f"bi-{x}-{y}-{s['name']}{r.seed_suffix}", experiment="bilingual", shape=s,
                             kind="multi", mixture={x: 0.5, y: 0.5}, languages=[x, y],
                             tokens=math.ceil(reach * d_mono / (1 - decay) / tps) * tps, eval_langs=[x, y],
                             sampling={**sampling, "slots": dict(halves[(x, y)])}, run=r)
             spec["bts"] = {"d_mono": d_mono, "baselines": names}
             out.append(spec)
-    return out + list(baselines.values())
+    return out
 
 
 def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
