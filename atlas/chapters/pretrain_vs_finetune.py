@@ -218,7 +218,9 @@ def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.Data
             ours = (f"median crossover {med.iloc[0]:.3g} -> {med.iloc[-1]:.3g} tokens as the base budget grows "
                     f"{med.index[0]:.3g} -> {med.index[-1]:.3g} (crossover comes {trend})")
         elif lead is not None and len(lead):
-            end = lead.groupby("base_tokens")["lead_last"].median()
+            # one finetuning budget on both sides: the one most finetunes share (a longer block is extra)
+            main = lead["tokens_last"].round(-3).mode().iloc[0]
+            end = lead[lead["tokens_last"].round(-3) == main].groupby("base_tokens")["lead_last"].median()
             ours = (f"no crossover in budget; finetuning's final lead (median) is {end.iloc[0]:.3f} nats/token from "
                     f"the {end.index[0]:.3g}-token base and {end.iloc[-1]:.3f} from the {end.index[-1]:.3g}-token "
                     f"base ({'larger' if end.iloc[-1] > end.iloc[0] else 'smaller'} lead from the longer-trained base)")
