@@ -430,9 +430,14 @@ def existence(
     unit: str = "",
     flags: Iterable[str] | None = None,
     k: float = K_NOISE,
+    gap: float | None = None,
+    gap_noise: Noise | None = None,
 ) -> Verdict:
     """Paper: a point exists (e.g. a crossover). ``found`` is ours (None/NaN: none in the searched range);
-    ``valid_range`` is where the measurement can resolve it (e.g. after warmup, up to the last budget)."""
+    ``valid_range`` is where the measurement can resolve it (e.g. after warmup, up to the last budget).
+    ``gap``: with none found, how far the measurement still is from the point at the range's end (e.g.
+    finetuning's remaining lead, nats), with its noise ``gap_noise``: a gap inside the noise band cannot tell
+    "no point" from "a point just beyond the range", so it is inconclusive, not a refutation."""
     lo_r, hi_r = map(float, valid_range)
     if not lo_r < hi_r:
         raise RuleError(f"valid_range must have lo < hi, got {valid_range!r}")
@@ -440,6 +445,16 @@ def existence(
     u = f" {unit}" if unit else ""
     rng = f"[{fmt(lo_r)}, {fmt(hi_r)}]{u}"
     if found is None or not _finite(found):
+        if gap is not None and _finite(gap) and gap_noise is not None and gap_noise.kind != "none":
+            half = gap_noise.halfwidth(k)
+            if abs(float(gap)) <= half:
+                return _finish(claim, paper, f"no {name} in {rng}; remaining gap {fmt(gap)}", INCONCLUSIVE,
+                               "existence", f"no {name} inside {rng}, but the remaining gap {fmt(gap)} lies within "
+                               f"the noise (+-{fmt(half)}): the {name} may lie just beyond the range", gap_noise,
+                               flags, k)
+            return _finish(claim, paper, f"no {name} in {rng}; remaining gap {fmt(gap)}", NOT_REPRODUCED,
+                           "existence", f"no {name} inside the valid measured range {rng}, and the remaining gap "
+                           f"{fmt(gap)} exceeds the noise (+-{fmt(half)})", gap_noise, flags, k)
         return _finish(claim, paper, f"no {name} in {rng}", NOT_REPRODUCED, "existence",
                        f"no {name} inside the valid measured range {rng}", noise, flags, k)
     x = float(found)

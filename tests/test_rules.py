@@ -281,3 +281,13 @@ def test_wider_reads_the_more_cautious_noise():
     assert R.wider(none, ci) is none and R.wider(none) is none  # one estimate alone may be a lower bound
     with pytest.raises(R.RuleError):
         R.wider()
+
+
+def test_existence_with_a_remaining_gap_inside_the_noise_is_inconclusive_not_a_refutation():
+    sd = R.Noise.seed_sd(0.03, "seeds")  # band +-0.06
+    near = R.existence("c", "p", None, (1.0, 10.0), gap=0.045, gap_noise=sd)
+    assert near.status == R.INCONCLUSIVE and "just beyond" in near.reason
+    far = R.existence("c", "p", None, (1.0, 10.0), gap=0.2, gap_noise=sd)
+    assert far.status == R.NOT_REPRODUCED and "exceeds the noise" in far.reason
+    assert R.existence("c", "p", None, (1.0, 10.0), gap=0.045).status == R.NOT_REPRODUCED  # no noise given
+    assert R.existence("c", "p", 5.0, (1.0, 10.0), gap=0.045, gap_noise=sd).status == R.REPRODUCED

@@ -142,7 +142,26 @@ def warmup_tokens(preset: Preset) -> float:
     return steps * float(train.get("batch_size", 0) or 0) * float(model.get("seq_len", 0) or 0)
 
 
-def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | None, warmup: float = 0.0) -> list[Verdict]:
+def lead_noise(preset: str, eval_set: str) -> rules.Noise:
+    """The noise of finetuning's lead (a difference of two runs' losses, nats/token): the largest seed s.d. of
+    a final decayed loss among the preset's replicated runs, x sqrt 2 (no finetune is replicated; this is the
+    closest noise floor the study measures). Unknown without replicates."""
+    from atlas import noise
+    from atlas.scaling_table import fit_rows
+
+    rows, _ = fit_rows(build_table(preset), eval_set=eval_set, seed_replicates=True)
+    spread = noise.final_loss_spread(rows)
+    if not len(spread) or not np.isfinite(spread["sd"]).any():
+        return rules.Noise.unknown("no noise estimate: no seed replicate")
+    last = spread.loc[spread.groupby("run_id")["D"].idxmax()]  # each replicated run's final decayed model
+    worst = last.loc[last["sd"].idxmax()]
+    return rules.Noise.seed_sd(float(worst["sd"]) * float(np.sqrt(2)),
+                               f"s.d. over {int(worst['n_seeds'])} seeds of {worst['run_id']}'s final loss, x sqrt 2 "
+                               "for a difference of two runs")
+
+
+def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | None, warmup: float = 0.0,
+                       gap_noise: rules.Noise | None = None) -> list[Verdict]:
     """One existence verdict per finetune: its crossover must lie inside the valid measured range, from the end
     of the scratch run's warmup (``warmup`` tokens; the first lead measured inside it says nothing) or the first
     token count both curves share, whichever is later, to the last shared token count."""
@@ -185,8 +204,9 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
                                   "beyond our measured range", preset,
                                   ours=f"no crossover up to {hi:.3g} tokens ({reach:.1f} tokens per parameter)"))
             continue
+        gap = float(row["lead_last"]) if len(cand) else None
         v = rules.existence(claim, paper, found if found is not None and np.isfinite(found) else None, (lo, hi),
-                            name="crossover", unit="tokens")
+                            name="crossover", unit="tokens", gap=gap, gap_noise=gap_noise)
         note = "; the token counts are not comparable with the paper's (models ~4 orders of magnitude smaller)"
         out.append(judged(ch, src, preset, rules.Verdict(v.claim, v.paper, v.ours, v.status, v.rule, v.reason + note,
                                                           v.noise)))
@@ -194,11 +214,11 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
 
 
 def verdicts(preset: str, cross: pd.DataFrame, laws: pd.DataFrame, lead: pd.DataFrame | None = None,
-             warmup: float = 0.0) -> list[Verdict]:
+             warmup: float = 0.0, gap_noise: rules.Noise | None = None) -> list[Verdict]:
     """The chapter's claims, paper vs ours: a crossover per finetune (existence, valid range after the warmup),
     the power law in N (sign of b - 1), and the base budget's effect (not testable: the paper has one)."""
     ch = "08_pretrain_vs_finetune"
-    out = crossover_verdicts(preset, cross, lead, warmup)
+    out = crossover_verdicts(preset, cross, lead, warmup, gap_noise)
     claim, src = "crossover compute grows as a power of N, superlinearly (b > 1)", "§6, Fig. 7"
     paper = "C = 10283128 N^1.54 (legend; caption/text print 1.65)"
     fitted = laws[(laws["compute"] == "6ND (base free)") & laws["b"].notna()] if len(laws) else laws
