@@ -95,8 +95,9 @@ RULES: dict[str, str] = {
     "existence": (
         "Paper: a point (e.g. a crossover) exists. Reproduced if ours lies inside the valid measured range "
         "(which excludes regions the measurement cannot resolve, such as a warmup) and so does its whole CI "
-        "when one is given; not reproduced if none is found in that range; inconclusive if it is found only "
-        "by extrapolation or its CI leaves the range."
+        "when one is given; not reproduced if none is found in that range (and, where the remaining gap to it "
+        "at the range's end is measured, that gap exceeds its noise); inconclusive if it is found only by "
+        "extrapolation, its CI leaves the range, or none is found but the remaining gap lies within the noise."
     ),
     "not_testable": "Not testable requires a stated reason; it never counts as reproduced or as a failure.",
 }
