@@ -118,6 +118,14 @@ def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
     return int(i), int(n)
 
 
+def _flag(block: Mapping[str, Any], key: str, where: str) -> bool:
+    """An optional true/false key of an experiment block (default false); anything else is refused."""
+    value = block.get(key, False)
+    if not isinstance(value, bool):
+        raise GridError(f"experiments.{where}.{key} must be true or false, got {value!r}")
+    return value
+
+
 def _need(block: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in block:
         raise GridError(f"experiments.{where} lacks {key!r}")
@@ -410,9 +418,7 @@ def _bilingual(ctx: _Ctx, b: dict[str, Any]) -> list[dict[str, Any]]:
     shape = ctx.shape(_need(b, "shape", where), where)
     tokens = _tokens(_need(b, "tokens", where), where)
     sampling = _partition(b, where)
-    tagged = b.get("budget_in_id", False)
-    if not isinstance(tagged, bool):
-        raise GridError(f"experiments.{where}.budget_in_id must be true or false, got {tagged!r}")
+    tagged = _flag(b, "budget_in_id", where)
     pairs = b.get("pairs")
     pairs = [ctx.langs(p, f"{where}.pairs", 2) for p in pairs] if pairs is not None else list(itertools.combinations(langs, 2))
     if any(len(p) != 2 for p in pairs):
@@ -587,9 +593,7 @@ def _finetune(ctx: _Ctx, b: dict[str, Any], bases: dict[str, dict[str, Any]]) ->
     budgets = [_tokens(x, where) for x in _need(b, "base_tokens", where)]
     tokens = _tokens(_need(b, "tokens", where), where)
     evals = ctx.langs(b.get("eval_languages", targets), f"{where}.eval_languages")
-    tagged = b.get("budget_in_id", False)
-    if not isinstance(tagged, bool):
-        raise GridError(f"experiments.{where}.budget_in_id must be true or false, got {tagged!r}")
+    tagged = _flag(b, "budget_in_id", where)
     out = []
     for s in shapes:
         for n in budgets:

@@ -98,7 +98,7 @@ class RunData:
     evals: list[EvalSet] = field(default_factory=list)
 
 
-def _windows(stream: np.ndarray, seq_len: int, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_windows(stream: np.ndarray, seq_len: int, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-overlapping next-token windows covering the first ``max_tokens`` targets of ``stream``."""
     stream = np.asarray(stream, dtype=np.int64)[: max_tokens + 1]
     if len(stream) < 2:
@@ -145,7 +145,7 @@ def prepare_data(spec: Mapping[str, Any], preset: Preset) -> RunData:
         for name in plan.eval_sets:
             if name not in ld.test or len(ld.test[name]) < 2:
                 continue
-            x, y = _windows(ld.test[name], int(spec["seq_len"]), eval_tokens)
+            x, y = eval_windows(ld.test[name], int(spec["seq_len"]), eval_tokens)
             evals.append(EvalSet(lang, name, x, y, mean_unigram_log_prob(y, log_p)))
     return RunData(tok, streams, mixture, unique, evals)
 

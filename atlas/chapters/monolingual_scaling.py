@@ -86,12 +86,12 @@ def vocabulary_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> 
 
 def eval_bytes_per_token(preset: str, languages: Sequence[str], eval_set: str) -> pd.DataFrame:
     """UTF-8 bytes per evaluated token, per vocabulary (``mono``/``multi``) and language: the text a run's
-    ``eval_set`` evaluation covers (its first ``data.eval_tokens`` targets in ``seq_len`` windows, as
-    :func:`atlas.train.prepare_data` cuts them) decoded back to text; each end-of-verse token counts as one byte
-    (a line break). Loss (nats/token) / bytes_per_token = nats per byte, a loss no tokenizer can move."""
+    ``eval_set`` evaluation covers (its targets as :func:`atlas.train.eval_windows` cuts them) decoded back
+    to text; each end-of-verse token counts as one byte (a line break). Loss (nats/token) / bytes_per_token = nats per byte, a loss no tokenizer can move."""
     from atlas import sampling
     from atlas.presets import Preset
     from atlas.tokenizer import get_tokenizer
+    from atlas.train import eval_windows
 
     p = Preset.load(preset)
     eval_tokens, seq_len = int(p.data.get("eval_tokens", 8192)), int(p.model["seq_len"])
@@ -99,12 +99,10 @@ def eval_bytes_per_token(preset: str, languages: Sequence[str], eval_set: str) -
     for kind in ("mono", "multi"):
         for lang in languages:
             tok = get_tokenizer(p, kind, lang)
-            stream = np.asarray(sampling.language_data(p, lang, tok).test.get(eval_set, []), dtype=np.int64)
-            stream = stream[: eval_tokens + 1]
+            stream = sampling.language_data(p, lang, tok).test.get(eval_set, [])
             if len(stream) < 2:
                 continue
-            width = min(seq_len, len(stream) - 1)
-            targets = stream[1: (len(stream) - 1) // width * width + 1]
+            targets = eval_windows(stream, seq_len, eval_tokens)[1].flatten().numpy()
             n_bytes = len(tok.decode(targets).encode("utf-8")) + int((targets == tok.eos_id).sum())
             out.append({"vocab": kind, "eval_lang": lang, "tokens": len(targets), "bytes": n_bytes,
                         "bytes_per_token": n_bytes / len(targets)})
@@ -185,18 +183,22 @@ def seed_floor(table: pd.DataFrame, eval_set: str, loss: str = "loss") -> pd.Dat
     return noise.final_loss_spread(one_language_rows(rows), loss)
 
 
+def _tax_seed_noise(table: pd.DataFrame, tax) -> dict[str, noise.SeedSpread]:
+    """Per language, ``tax(variant)``'s median ratio on every seed variant of the ``monolingual`` runs."""
+    return noise.seed_spreads(table, lambda v: tax(v).set_index("eval_lang")["median_ratio"].dropna().to_dict(),
+                              experiments=["monolingual"])
+
+
 def tax_seed_noise(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> dict[str, noise.SeedSpread]:
     """Per language, the vocabulary tax (on ``loss``) on every seed variant of the runs (languages without
     replicates have s.d. 0: only the replicated run changes between variants)."""
-    return noise.seed_spreads(table, lambda v: vocabulary_tax(v, eval_set, loss=loss).set_index("eval_lang")[
-        "median_ratio"].dropna().to_dict(), experiments=["monolingual"])
+    return _tax_seed_noise(table, lambda v: vocabulary_tax(v, eval_set, loss=loss))
 
 
 def unimax_tax_seed_noise(table: pd.DataFrame, eval_set: str) -> dict[str, noise.SeedSpread]:
     """Per language, the Unimax tax on every seed variant of the one-language runs it is measured against
     (the ``monolingual`` experiment's replicates under the multilingual vocabulary)."""
-    return noise.seed_spreads(table, lambda v: unimax_tax(v, eval_set).set_index("eval_lang")[
-        "median_ratio"].dropna().to_dict(), experiments=["monolingual"])
+    return _tax_seed_noise(table, lambda v: unimax_tax(v, eval_set))
 
 
 def exponent_seed_noise(table: pd.DataFrame, eval_set: str, **fit_kw: Any) -> dict[tuple[str, str], noise.SeedSpread]:

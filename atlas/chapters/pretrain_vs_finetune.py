@@ -37,8 +37,7 @@ def load(preset: str) -> pd.DataFrame:
             f"`python -m atlas grid run --preset {preset} --experiment finetune`"
         )
     based = (table["experiment"] == "finetune") & table["base_tokens"].fillna(0).gt(0)
-    unpaired = based & table["scratch_run"].isna() if "scratch_run" in table else based & False
-    return table[~unpaired].reset_index(drop=True)
+    return table[~(based & table["scratch_run"].isna())].reset_index(drop=True)
 
 
 def paper_crossover_tokens_per_param(language: str | None = None) -> tuple[float, float]:
@@ -142,14 +141,15 @@ def warmup_tokens(preset: Preset) -> float:
     return steps * float(train.get("batch_size", 0) or 0) * float(model.get("seq_len", 0) or 0)
 
 
-def lead_noise(preset: str, eval_set: str) -> rules.Noise:
+def lead_noise(table: pd.DataFrame, eval_set: str) -> rules.Noise:
     """The noise of finetuning's lead (a difference of two runs' losses, nats/token): the largest seed s.d. of
     a final decayed loss among the preset's replicated runs, x sqrt 2 (no finetune is replicated; this is the
-    closest noise floor the study measures). Unknown without replicates."""
+    closest noise floor the study measures). ``table``: the preset's scaling table (:func:`load`). Unknown
+    without replicates."""
     from atlas import noise
     from atlas.scaling_table import fit_rows
 
-    rows, _ = fit_rows(build_table(preset), eval_set=eval_set, seed_replicates=True)
+    rows, _ = fit_rows(table, eval_set=eval_set, seed_replicates=True)
     spread = noise.final_loss_spread(rows)
     if not len(spread) or not np.isfinite(spread["sd"]).any():
         return rules.Noise.unknown("no noise estimate: no seed replicate")
@@ -172,15 +172,13 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
         return [untestable(ch, claim0, src, paper, "this preset has no finetune runs", preset)]
     out = []
     tpp_lo, tpp_hi = paper_crossover_tokens_per_param()
+    paper_langs = set(crossover_points()["language"])
     for r in cross.to_dict("records"):
-        cand = pd.DataFrame()
-        if lead is not None and len(lead):
-            cand = (lead[lead["run_id"] == r["run_id"]] if "run_id" in lead and "run_id" in r else
-                    lead[(lead["target"] == r["eval_lang"]) & (lead["base_tokens"] == r["base_tokens"])])
+        cand = lead[lead["run_id"] == r["run_id"]] if lead is not None and len(lead) else pd.DataFrame()
         budget = f", finetuned {float(cand['tokens_last'].max()):.3g} tokens" if len(cand) else ""
         claim = f"{claim0} ({r['eval_lang']}, N = {r['N']:,.0f}, base {r['base_tokens']:.3g} tokens{budget})"
         if len(cand):
-            row = cand.iloc[int(np.argmin(np.abs(np.log(cand["N"].to_numpy(float) / float(r["N"])))))]
+            row = cand.iloc[0]  # one lead per finetune run
             lo, hi = max(float(warmup), float(row["tokens_first"])), float(row["tokens_last"])
         else:
             t = r.get("tokens")
@@ -196,8 +194,7 @@ def crossover_verdicts(preset: str, cross: pd.DataFrame, lead: pd.DataFrame | No
         own_lo, _ = paper_crossover_tokens_per_param(r["eval_lang"])
         if not (found is not None and np.isfinite(found)) and np.isfinite(reach) and reach < own_lo:
             # a range that stops short of the paper's regime cannot show the crossover's absence
-            known = r["eval_lang"] in set(crossover_points()["language"])
-            where = (f"the paper's {r['eval_lang']} crossover lies at {own_lo:.0f}" if known else
+            where = (f"the paper's {r['eval_lang']} crossover lies at {own_lo:.0f}" if r["eval_lang"] in paper_langs else
                      f"the paper's crossovers lie at {tpp_lo:.0f}-{tpp_hi:.0f}")
             out.append(untestable(ch, claim, src, paper, f"our finetune ends at {reach:.1f} tokens per parameter; "
                                   f"{where} tokens per parameter of its 2B models (embeddings counted, as ours), "
