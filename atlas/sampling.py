@@ -121,6 +121,15 @@ class SplitPlan:
         return options[which], which
 
 
+def eval_windows(stream: np.ndarray, seq_len: int, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping next-token windows (inputs, targets), each ``(windows, width)`` int64, covering the
+    first ``max_tokens`` targets of a token ``stream`` of at least 2 tokens: how a run cuts its evaluation text."""
+    stream = np.asarray(stream, dtype=np.int64)[: max_tokens + 1]
+    width = min(seq_len, len(stream) - 1)
+    n = (len(stream) - 1) // width
+    return stream[: n * width].reshape(n, width), stream[1: n * width + 1].reshape(n, width)
+
+
 def split_plan(preset: Preset) -> SplitPlan:
     """The held-out test refs and the data limits of ``preset``."""
     data = preset.data

@@ -98,16 +98,15 @@ class RunData:
     evals: list[EvalSet] = field(default_factory=list)
 
 
-def eval_windows(stream: np.ndarray, seq_len: int, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping next-token windows covering the first ``max_tokens`` targets of ``stream``."""
-    stream = np.asarray(stream, dtype=np.int64)[: max_tokens + 1]
+def _windows(stream: np.ndarray, seq_len: int, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Non-overlapping next-token windows covering the first ``max_tokens`` targets of ``stream``
+    (:func:`atlas.sampling.eval_windows`, as tensors)."""
+    from atlas import sampling
+
     if len(stream) < 2:
         raise TrainError("an evaluation stream has fewer than 2 tokens")
-    width = min(seq_len, len(stream) - 1)
-    n = (len(stream) - 1) // width
-    x = torch.from_numpy(stream[: n * width]).view(n, width)
-    y = torch.from_numpy(stream[1 : n * width + 1]).view(n, width)
-    return x, y
+    x, y = sampling.eval_windows(stream, seq_len, max_tokens)
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def prepare_data(spec: Mapping[str, Any], preset: Preset) -> RunData:
@@ -145,7 +144,7 @@ def prepare_data(spec: Mapping[str, Any], preset: Preset) -> RunData:
         for name in plan.eval_sets:
             if name not in ld.test or len(ld.test[name]) < 2:
                 continue
-            x, y = eval_windows(ld.test[name], int(spec["seq_len"]), eval_tokens)
+            x, y = _windows(ld.test[name], int(spec["seq_len"]), eval_tokens)
             evals.append(EvalSet(lang, name, x, y, mean_unigram_log_prob(y, log_p)))
     return RunData(tok, streams, mixture, unique, evals)
 

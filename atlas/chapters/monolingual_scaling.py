@@ -86,12 +86,11 @@ def vocabulary_tax(table: pd.DataFrame, eval_set: str, loss: str = "loss_u") -> 
 
 def eval_bytes_per_token(preset: str, languages: Sequence[str], eval_set: str) -> pd.DataFrame:
     """UTF-8 bytes per evaluated token, per vocabulary (``mono``/``multi``) and language: the text a run's
-    ``eval_set`` evaluation covers (its targets as :func:`atlas.train.eval_windows` cuts them) decoded back
+    ``eval_set`` evaluation covers (its targets as :func:`atlas.sampling.eval_windows` cuts them) decoded back
     to text; each end-of-verse token counts as one byte (a line break). Loss (nats/token) / bytes_per_token = nats per byte, a loss no tokenizer can move."""
     from atlas import sampling
     from atlas.presets import Preset
     from atlas.tokenizer import get_tokenizer
-    from atlas.train import eval_windows
 
     p = Preset.load(preset)
     eval_tokens, seq_len = int(p.data.get("eval_tokens", 8192)), int(p.model["seq_len"])
@@ -102,7 +101,7 @@ def eval_bytes_per_token(preset: str, languages: Sequence[str], eval_set: str) -
             stream = sampling.language_data(p, lang, tok).test.get(eval_set, [])
             if len(stream) < 2:
                 continue
-            targets = eval_windows(stream, seq_len, eval_tokens)[1].flatten().numpy()
+            targets = sampling.eval_windows(stream, seq_len, eval_tokens)[1].ravel()
             n_bytes = len(tok.decode(targets).encode("utf-8")) + int((targets == tok.eos_id).sum())
             out.append({"vocab": kind, "eval_lang": lang, "tokens": len(targets), "bytes": n_bytes,
                         "bytes_per_token": n_bytes / len(targets)})
