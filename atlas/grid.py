@@ -44,6 +44,7 @@ import contextlib
 import copy
 import dataclasses
 import fcntl
+import fnmatch
 import hashlib
 import itertools
 import math
@@ -895,29 +896,59 @@ def grid_status(preset: Preset, experiment: str = "all", root: Path | None = Non
     return pd.DataFrame(rows, columns=["experiment", "run_id", "status", "path", "wall_seconds", "device"])
 
 
+def _run_hours(preset: Preset, root: Path | None = None) -> pd.DataFrame:
+    """:func:`grid_status` with ``planned_s``, the cost model's seconds for each run."""
+    cost = plan_table(build_plan(preset)).set_index(["experiment", "run_id"])["seconds"]
+    status = grid_status(preset, root=root)
+    status["planned_s"] = [cost.get((e, r), float("nan")) for e, r in zip(status.experiment, status.run_id)]
+    return status
+
+
+def _hours_row(name: str, g: pd.DataFrame) -> dict[str, Any]:
+    done = g[g["status"].isin(["done", "diverged"])]
+    planned_done = done["planned_s"].sum() / 3600
+    measured = done["wall_seconds"].sum() / 3600
+    return {"runs": len(g), "done": len(done), "planned_h": g["planned_s"].sum() / 3600,
+            "planned_done_h": planned_done, "measured_h": measured,
+            "ratio": measured / planned_done if planned_done > 0 else float("nan"),
+            "device": ", ".join(sorted({str(d) for d in done["device"].dropna()}))}
+
+
 def planned_vs_measured(preset: Preset, root: Path | None = None) -> pd.DataFrame:
     """Per experiment: ``runs``, ``done`` (finished, incl. diverged), ``planned_h`` (the preset's cost model,
     all runs), ``measured_h`` (recorded wall-clock hours of the finished runs), ``planned_done_h`` (the cost
     model for just the finished runs), ``ratio`` (measured / planned_done) and ``device``."""
-    plan = build_plan(preset)
-    cost = plan_table(plan).set_index(["experiment", "run_id"])["seconds"]
-    status = grid_status(preset, root=root)
-    status["planned_s"] = [cost.get((e, r), float("nan")) for e, r in zip(status.experiment, status.run_id)]
+    status = _run_hours(preset, root)
+    rows = [{"experiment": exp, **_hours_row(exp, g)} for exp, g in status.groupby("experiment", sort=False)]
+    return pd.DataFrame(rows + [{"experiment": "total", **_hours_row("total", status)}])
+
+
+def study_hours(preset: Preset, root: Path | None = None) -> pd.DataFrame:
+    """Planned and measured hours per study of the preset's ``studies:`` section, beside its ``budget_h``.
+
+    A run counts in the first study whose ``runs`` patterns (``experiment/run_id``, shell globs) it matches;
+    runs no study names are summed as ``other``. Columns as :func:`planned_vs_measured`, plus ``study``,
+    ``budget_h`` and ``planned_over_budget_h`` (planned - budget; > 0: the design was planned over its budget).
+    """
+    status = _run_hours(preset, root)
+    keys = [f"{e}/{r}" for e, r in zip(status.experiment, status.run_id)]
+    owner = ["other"] * len(keys)
+    budgets: dict[str, float] = {}
+    for study in preset.studies:
+        name = str(study["name"])
+        budgets[name] = float(study["budget_h"]) if study.get("budget_h") is not None else float("nan")
+        for i, key in enumerate(keys):
+            if owner[i] == "other" and any(fnmatch.fnmatchcase(key, p) for p in study.get("runs", [])):
+                owner[i] = name
+    status["study"] = owner
+    names = list(budgets) + (["other"] if "other" in owner else [])
     rows = []
-    for exp, g in status.groupby("experiment", sort=False):
-        done = g[g["status"].isin(["done", "diverged"])]
-        planned_done = done["planned_s"].sum() / 3600
-        measured = done["wall_seconds"].sum() / 3600
-        rows.append({"experiment": exp, "runs": len(g), "done": len(done), "planned_h": g["planned_s"].sum() / 3600,
-                     "planned_done_h": planned_done, "measured_h": measured,
-                     "ratio": measured / planned_done if planned_done > 0 else float("nan"),
-                     "device": ", ".join(sorted({str(d) for d in done["device"].dropna()}))})
-    out = pd.DataFrame(rows)
-    total = {"experiment": "total", "runs": out["runs"].sum(), "done": out["done"].sum(),
-             "planned_h": out["planned_h"].sum(), "planned_done_h": out["planned_done_h"].sum(),
-             "measured_h": out["measured_h"].sum(), "device": ", ".join(sorted({d for d in out["device"] if d}))}
-    total["ratio"] = total["measured_h"] / total["planned_done_h"] if total["planned_done_h"] > 0 else float("nan")
-    return pd.concat([out, pd.DataFrame([total])], ignore_index=True)
+    for name in names:
+        g = status[status["study"] == name]
+        row = {"study": name, **_hours_row(name, g), "budget_h": budgets.get(name, float("nan"))}
+        row["planned_over_budget_h"] = row["planned_h"] - row["budget_h"]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------------------------------------

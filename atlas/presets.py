@@ -120,6 +120,12 @@ class Preset:
         return self._section("compute")
 
     @property
+    def studies(self) -> list[dict[str, Any]]:
+        """The ``studies:`` section: named groups of runs (``runs``: ``experiment/run_id`` glob patterns) with the
+        wall-clock budget (``budget_h``, hours on the ``compute`` device) the design was planned against."""
+        return copy.deepcopy(self._config.get("studies") or [])
+
+    @property
     def shapes(self) -> list[dict[str, Any]]:
         """The model shapes (Table B.3 columns), in the preset's order."""
         return copy.deepcopy(self._config["model"]["shapes"])

@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from atlas import records
 from atlas.train_config import cooldown_branches
 from atlas.grid import (GridError, build_plan, checkpoint_path, parse_shard, plan_table, planned_vs_measured,
-                        run_cost, run_grid, shard_runs)
+                        run_cost, run_grid, shard_runs, study_hours)
 from atlas.model import param_count
 from atlas.paths import REPO_ROOT
 from atlas.presets import Preset
@@ -237,6 +238,15 @@ def test_grid_run_monolingual_cli(tmp_path, monkeypatch, capsys):
     timing = planned_vs_measured(Preset.load("smoke"), root=tmp_path).set_index("experiment")
     assert timing.loc["monolingual", "done"] == 4 and timing.loc["monolingual", "measured_h"] > 0
     assert timing.loc["bilingual", "done"] == 0 and timing.loc["total", "runs"] == len(build_plan(Preset.load("smoke")).runs)
+    cfg = Preset.load("smoke").to_dict()
+    cfg["studies"] = [{"name": "mono", "runs": ["monolingual/mono-*-xs"], "budget_h": 1},
+                      {"name": "rest of mono", "runs": ["monolingual/*"]}]
+    studies = study_hours(Preset.from_dict(cfg), root=tmp_path).set_index("study")
+    assert list(studies.index) == ["mono", "rest of mono", "other"]  # first match wins; unnamed runs are "other"
+    assert studies.loc["mono", "runs"] == 2 and studies.loc["rest of mono", "done"] == 2
+    assert studies["runs"].sum() == timing.loc["total", "runs"]
+    assert studies.loc["mono", "planned_over_budget_h"] == studies.loc["mono", "planned_h"] - 1
+    assert np.isnan(studies.loc["other", "budget_h"])
 
 
 def _kill_preset(tmp_path: Path) -> Path:
