@@ -904,7 +904,7 @@ def _run_hours(preset: Preset, root: Path | None = None) -> pd.DataFrame:
     return status
 
 
-def _hours_row(name: str, g: pd.DataFrame) -> dict[str, Any]:
+def _hours_row(g: pd.DataFrame) -> dict[str, Any]:
     done = g[g["status"].isin(["done", "diverged"])]
     planned_done = done["planned_s"].sum() / 3600
     measured = done["wall_seconds"].sum() / 3600
@@ -919,8 +919,8 @@ def planned_vs_measured(preset: Preset, root: Path | None = None) -> pd.DataFram
     all runs), ``measured_h`` (recorded wall-clock hours of the finished runs), ``planned_done_h`` (the cost
     model for just the finished runs), ``ratio`` (measured / planned_done) and ``device``."""
     status = _run_hours(preset, root)
-    rows = [{"experiment": exp, **_hours_row(exp, g)} for exp, g in status.groupby("experiment", sort=False)]
-    return pd.DataFrame(rows + [{"experiment": "total", **_hours_row("total", status)}])
+    rows = [{"experiment": exp, **_hours_row(g)} for exp, g in status.groupby("experiment", sort=False)]
+    return pd.DataFrame(rows + [{"experiment": "total", **_hours_row(status)}])
 
 
 def study_hours(preset: Preset, root: Path | None = None) -> pd.DataFrame:
@@ -930,22 +930,30 @@ def study_hours(preset: Preset, root: Path | None = None) -> pd.DataFrame:
     runs no study names are summed as ``other``. Columns as :func:`planned_vs_measured`, plus ``study``,
     ``budget_h`` and ``planned_over_budget_h`` (planned - budget; > 0: the design was planned over its budget).
     """
+    studies = preset.studies
+    if not all(isinstance(st, Mapping) for st in studies):
+        raise GridError(f"studies: a list of mappings (name, runs, budget_h), got {studies!r}")
+    names = [str(st.get("name", "")) for st in studies]
+    for st, name in zip(studies, names):
+        runs = st.get("runs")
+        if not name or name == "other" or names.count(name) > 1:
+            raise GridError(f"studies: each study needs a unique name other than 'other', got {name!r}")
+        if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+            raise GridError(f"studies: {name!r} needs runs: a list of experiment/run_id patterns, got {runs!r}")
     status = _run_hours(preset, root)
     keys = [f"{e}/{r}" for e, r in zip(status.experiment, status.run_id)]
-    owner = ["other"] * len(keys)
-    budgets: dict[str, float] = {}
-    for study in preset.studies:
-        name = str(study["name"])
-        budgets[name] = float(study["budget_h"]) if study.get("budget_h") is not None else float("nan")
+    owner: list[str | None] = [None] * len(keys)
+    for st, name in zip(studies, names):
         for i, key in enumerate(keys):
-            if owner[i] == "other" and any(fnmatch.fnmatchcase(key, p) for p in study.get("runs", [])):
+            if owner[i] is None and any(fnmatch.fnmatchcase(key, p) for p in st["runs"]):
                 owner[i] = name
-    status["study"] = owner
-    names = list(budgets) + (["other"] if "other" in owner else [])
+    status["study"] = [o or "other" for o in owner]
+    budgets = {n: float(st["budget_h"]) if st.get("budget_h") is not None else float("nan")
+               for st, n in zip(studies, names)}
     rows = []
-    for name in names:
+    for name in names + (["other"] if None in owner else []):
         g = status[status["study"] == name]
-        row = {"study": name, **_hours_row(name, g), "budget_h": budgets.get(name, float("nan"))}
+        row = {"study": name, **_hours_row(g), "budget_h": budgets.get(name, float("nan"))}
         row["planned_over_budget_h"] = row["planned_h"] - row["budget_h"]
         rows.append(row)
     return pd.DataFrame(rows)

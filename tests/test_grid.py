@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from atlas import records
+from atlas.chapters import presets_appendix
 from atlas.train_config import cooldown_branches
 from atlas.grid import (GridError, build_plan, checkpoint_path, parse_shard, plan_table, planned_vs_measured,
                         run_cost, run_grid, shard_runs, study_hours)
@@ -247,6 +248,12 @@ def test_grid_run_monolingual_cli(tmp_path, monkeypatch, capsys):
     assert studies["runs"].sum() == timing.loc["total", "runs"]
     assert studies.loc["mono", "planned_over_budget_h"] == studies.loc["mono", "planned_h"] - 1
     assert np.isnan(studies.loc["other", "budget_h"])
+    assert "planned" in presets_appendix.study_hours_markdown(studies.reset_index(), "smoke")
+    for bad in ([{"name": "other", "runs": ["*"]}], [{"name": "a", "runs": "monolingual/*"}],
+                [{"name": "a", "runs": ["*"]}, {"name": "a", "runs": ["*"]}], ["monolingual/*"]):
+        cfg["studies"] = bad
+        with pytest.raises(GridError, match="studies"):
+            study_hours(Preset.from_dict(cfg), root=tmp_path)
 
 
 def _kill_preset(tmp_path: Path) -> Path:

@@ -34,3 +34,13 @@ def test_same_script_pairs_share_more_tokens_on_real_text():
     pairs = pd.DataFrame({"source": ["eng", "eng"], "target": ["fra", "cmn"]})
     en_fr, en_zh = overlap.pair_overlap("smoke", pairs)
     assert en_fr > 2 * en_zh  # Latin with Latin against Latin with Han
+
+
+def test_language_bootstrap_resamples_languages_not_cells():
+    langs = ["a", "b", "c", "d", "e"]
+    cells = pd.DataFrame([(s, t) for s in langs for t in langs if s != t], columns=["source", "target"])
+    cells["y"] = np.arange(len(cells), dtype=float)
+    lo, hi = overlap.language_bootstrap(cells, lambda rows: float(rows["y"].mean()), n_boot=300)
+    assert lo < cells["y"].mean() < hi
+    assert overlap.language_bootstrap(cells[cells["source"].isin(["a", "b"]) & cells["target"].isin(["a", "b", "c"])],
+                                      lambda rows: 0.0) is None  # 3 languages: too few to resample

@@ -11,10 +11,9 @@ import sys
 
 import numpy as np
 
-from atlas import bts, fas, grid, records
+from atlas import bts, fas, grid, paper_tables, records
+from atlas import languages as L
 from atlas.presets import Preset
-
-PAPER_NINE = {"eng", "rus", "spa", "fra", "deu", "por", "cmn", "vie", "jpn"}
 
 
 def checks(preset: str) -> list[tuple[str, bool, str]]:
@@ -27,8 +26,13 @@ def checks(preset: str) -> list[tuple[str, bool, str]]:
                                                                       if len(todo) else "")))
 
     metrics = records.load_metrics(preset, "monolingual")
-    out.append(("load_metrics has a boolean `decayed` column", metrics["decayed"].dtype == bool,
-                str(metrics["decayed"].dtype)))
+    if metrics.empty:
+        return out + [("monolingual runs exist", False, "none")]
+    # load_metrics casts the column, so read the raw file: the records themselves must carry it
+    raw = next(records.iter_runs(preset, "monolingual")) / "metrics.csv"
+    header = raw.read_text(encoding="utf-8").splitlines()[0].split(",")
+    out.append(("metrics.csv has a `decayed` column (load_metrics: boolean)",
+                "decayed" in header and metrics["decayed"].dtype == bool, f"{raw.parent.name}: {header[-3:]}"))
     dec = metrics[metrics["decayed"]].groupby("run_id")["tokens"].agg(["nunique", "min", "max"])
     span = np.log10(dec["max"] / dec["min"])
     runs = metrics["run_id"].nunique()
@@ -52,7 +56,7 @@ def checks(preset: str) -> list[tuple[str, bool, str]]:
 
     seeded = specs.assign(shape=specs["shape.name"], mix=specs["languages"].map(lambda v: "-".join(sorted(v))))
     for exp in ("monolingual", "capacity", "bilingual"):
-        n = seeded[seeded["experiment"] == exp].groupby(["shape", "mix", "tokens"])["seed"].nunique()
+        n = seeded[seeded["experiment"] == exp].groupby(["shape", "mix", "tokens", "vocab.kind"])["seed"].nunique()
         need = 3 if exp != "bilingual" else 2
         out.append((f"{exp}: >= {need} seeds for one (shape, mixture)", bool(len(n)) and n.max() >= need,
                     f"max {n.max() if len(n) else 0} seeds"))
@@ -60,7 +64,8 @@ def checks(preset: str) -> list[tuple[str, bool, str]]:
     bi = specs[(specs["experiment"] == "bilingual") & specs["languages"].map(len).eq(2)]
     pairs = {tuple(sorted(v)) for v in bi["languages"]}
     langs = {x for p in pairs for x in p}
-    out.append(("36 bilingual pairs over exactly the paper's nine languages", len(pairs) == 36 and langs == PAPER_NINE,
+    nine = {L.resolve(x) for x in paper_tables.measured_block()}
+    out.append(("36 bilingual pairs over exactly the paper's nine languages", len(pairs) == 36 and langs == nine,
                 f"{len(pairs)} pairs over {len(langs)} languages"))
 
     table = bts.bts_table(preset)
@@ -76,9 +81,15 @@ def checks(preset: str) -> list[tuple[str, bool, str]]:
     n_dirs = int((np.asarray(dirs) >= 2).sum()) if len(size) else 0
     out.append(("a second shape on >= 6 directions (BTS against N)", n_dirs >= 6, f"{n_dirs} directions"))
 
-    ft = fas.fas_table(preset, shape="s0", base_tokens=4_000_000)
-    sources = sorted(set(ft.loc[np.isfinite(ft["fas"].astype(float)), "source"]))
-    out.append(("FAS for >= 9 source languages", len(sources) >= 9, f"{len(sources)} sources"))
+    try:
+        ft = fas.fas_table(preset, shape="s0", base_tokens=4_000_000)
+        sources = sorted(set(ft.loc[np.isfinite(ft["fas"].astype(float)), "source"]))
+    except (ValueError, OSError) as err:
+        print(f"FAS: {err}", file=sys.stderr)
+        sources = []
+    n_lang = len(Preset.load(preset).languages)
+    out.append((f"FAS for >= 9 source languages (the design: all {n_lang})", len(sources) >= 9,
+                f"{len(sources)} sources"))
     return out
 
 

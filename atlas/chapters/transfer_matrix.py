@@ -466,44 +466,70 @@ def interference_markdown(c: Comparison | None, preset: str) -> str:
 @dataclass
 class OverlapResult:
     """Scores against the token overlap of each pair (:mod:`atlas.overlap`): ``ours`` (every cell of ours:
-    source, target, ours, token_overlap), ``paper`` (the paper's measured 9x9 block with the same overlap),
-    the Spearman rho of each with its bootstrap CI, and ``embedding_share`` (embedding parameters / N of the
-    matrix's models)."""
+    source, target, ours, censored, token_overlap), ``paper`` (the paper's measured 9x9 block with the same
+    overlaps; None when the preset's vocabulary does not cover its languages, ``paper_note`` says why), the
+    Spearman rho of each with a bootstrap CI over languages, ``embedding_share`` (embedding parameters / N of
+    the matrix's models) and ``vocab_size`` (pieces of the vocabulary the overlap is measured in)."""
 
     ours: pd.DataFrame
-    paper: pd.DataFrame
     rho_ours: float
     ci_ours: rules.Noise
+    paper: pd.DataFrame | None
     rho_paper: float
     ci_paper: rules.Noise
+    paper_note: str
     embedding_share: float
+    vocab_size: int
 
 
-def token_overlap(c: Comparison | None, preset: str) -> OverlapResult | None:
+def _rho(t: pd.DataFrame, col: str) -> float:
+    x, y = t["token_overlap"].to_numpy(float), t[col].to_numpy(float)
+    return float(sps.spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+
+
+def _rho_ci(t: pd.DataFrame, col: str) -> rules.Noise:
+    """Bootstrap CI of Spearman rho over languages (cells sharing a language are not independent)."""
+    from atlas import overlap
+
+    ci = overlap.language_bootstrap(t, lambda rows: _rho(rows, col))
+    n = len(set(t["source"]) | set(t["target"]))
+    return (rules.Noise.bootstrap_ci(*ci, source=f"bootstrap over {n} languages") if ci else
+            rules.Noise.unknown(f"no noise estimate: {n} languages"))
+
+
+def token_overlap(c: Comparison | None, preset: str) -> OverlapResult | str:
     """Our scores and the paper's measured block against how much each pair shares its tokens under our
-    multilingual vocabulary; None without scores."""
+    multilingual vocabulary; a sentence saying why not when there is nothing to set against it."""
     from atlas import overlap
 
     if c is None or len(c.all_cells) < 3:
-        return None
-    ours = c.all_cells[["source", "target", "ours"]].copy()
+        return ("No comparison with the token overlap in this build: it needs at least 3 scored cells "
+                f"({0 if c is None else len(c.all_cells)} here).")
+    p = Preset.load(preset)
+    vocab = set(languages.validate_languages(p.languages, require_corpus=True))
+    ours = c.all_cells[["source", "target", "ours", "censored"]].copy()
+    ours["token_overlap"] = overlap.pair_overlap(p, ours)
     block = paper_tables.measured_block()
-    pm = paper_tables.transfer_matrix("38x38").loc[block, block]
-    paper = pm.stack().rename("paper").reset_index().rename(columns={"level_0": "target", "level_1": "source"})
-    paper = paper[paper["source"] != paper["target"]].reset_index(drop=True)
-    m = overlap.overlap_matrix(overlap.token_distributions(preset, sorted(set(ours["source"]) | set(ours["target"])
-                                                                    | set(paper["source"]) | set(paper["target"]))))
-    for t in (ours, paper):
-        t["token_overlap"] = [float(m.loc[a, b]) for a, b in zip(t["source"], t["target"])]
-    share = float("nan")
+    paper, rho_p, ci_p, note = None, float("nan"), rules.Noise.unknown(), ""
+    if set(block) <= vocab:
+        pm = paper_tables.transfer_matrix("38x38").loc[block, block]
+        paper = pm.stack().rename("paper").reset_index()
+        paper.columns = ["target", "source", "paper"]
+        paper = paper[paper["source"] != paper["target"]].reset_index(drop=True)
+        paper["token_overlap"] = overlap.pair_overlap(p, paper)
+        rho_p, ci_p = _rho(paper, "paper"), _rho_ci(paper, "paper")
+    else:
+        note = (f"the `{preset}` vocabulary was not trained on {', '.join(sorted(set(block) - vocab))}, so their "
+                "overlaps would measure byte fallback, not shared pieces: the paper's block is left out")
+    d = design(preset)
     specs = records.load_specs(preset, "bilingual")
+    share = float("nan")
     if len(specs) and {"params_non_embedding", "shape.name"} <= set(specs.columns):
-        specs = specs[specs["shape.name"].eq(specs["shape.name"].mode().iloc[0])]  # the matrix's shape: most runs
-        share = float(1 - (specs["params_non_embedding"] / specs["params"]).median())
-    x, y = ours["token_overlap"].to_numpy(float), ours["ours"].to_numpy(float)
-    px, py = paper["token_overlap"].to_numpy(float), paper["paper"].to_numpy(float)
-    return OverlapResult(ours, paper, float(sps.spearmanr(x, y).statistic), spearman_ci(x, y, unit="cells"),
-                         float(sps.spearmanr(px, py).statistic), spearman_ci(px, py, unit="cells"), share)
+        shape = d.shape if d is not None else specs["shape.name"].mode().iloc[0]
+        specs = specs[specs["shape.name"].eq(shape)]
+        share = float(1 - (specs["params_non_embedding"] / specs["params"]).median()) if len(specs) else share
+    return OverlapResult(ours, _rho(ours, "ours"), _rho_ci(ours, "ours"), paper, rho_p, ci_p, note, share,
+                         p.vocab_size("multi"))
 
 
 def _paper_embedding_share() -> float:
@@ -513,53 +539,63 @@ def _paper_embedding_share() -> float:
     return float(Preset.load("paper").vocab_size() * row["d_model"] / row["params"])
 
 
-def _extremes(t: pd.DataFrame, col: str, n: int = 3) -> tuple[str, str]:
-    """The ``n`` highest and lowest cells of ``t[col]`` as 'a->b +0.44 (overlap 0.08)' lists."""
+def _extremes(t: pd.DataFrame, n: int = 3) -> tuple[str, str]:
+    """Our ``n`` highest and lowest cells as 'a->b +0.44 (overlap 0.08)' lists; a censored cell is printed
+    as below its bound."""
     def fmt(rows: pd.DataFrame) -> str:
-        return ", ".join(f"{direction(r.source, r.target)} {getattr(r, col):+.2f} (overlap {r.token_overlap:.2f})"
-                         for r in rows.itertuples())
-    srt = t.sort_values(col)
+        return ", ".join(f"{direction(r.source, r.target)} {'< ' if r.censored == 'below' else ''}{r.ours:+.2f} "
+                         f"(overlap {r.token_overlap:.2f})" for r in rows.itertuples())
+    srt = t.sort_values("ours")
     return fmt(srt.tail(n).iloc[::-1]), fmt(srt.head(n))
 
 
-def overlap_markdown(r: OverlapResult | None) -> str:
+def _trend(ci: rules.Noise) -> str:
+    if ci.kind != "ci":
+        return "show no trend that can be told from noise (no interval)"
+    return "fall" if ci.hi < 0 else "rise" if ci.lo > 0 else "show no trend beyond the noise"
+
+
+def overlap_markdown(r: OverlapResult | str) -> str:
     """What the token overlap says about the two studies' rankings, computed."""
-    if r is None:
-        return "No scores, so no comparison with the token overlap in this build."
-    def trend(rho: float, ci: rules.Noise) -> str:
-        if ci.kind != "ci":
-            return "no trend that can be told from noise"
-        return "fall" if ci.hi < 0 else "rise" if ci.lo > 0 else "show no clear trend"
-    top, bottom = _extremes(r.ours, "ours")
-    share = (f" In our models the embeddings are {100 * r.embedding_share:.0f}% of the parameters; in the paper's "
-             f"2B model about {100 * _paper_embedding_share():.0f}%." if np.isfinite(r.embedding_share) else "")
-    opposite = r.ci_ours.kind == r.ci_paper.kind == "ci" and (r.ci_ours.hi < 0 < r.ci_paper.lo
-                                                              or r.ci_paper.hi < 0 < r.ci_ours.lo)
-    return (f"As the pair's token overlap grows, **our scores {trend(r.rho_ours, r.ci_ours)}** (Spearman rho = "
-            f"{r.rho_ours:.2f}, {r.ci_ours.describe()}) and **the paper's measured scores "
-            f"{trend(r.rho_paper, r.ci_paper)}** (rho = {r.rho_paper:.2f}, {r.ci_paper.describe()}, its 9x9 "
-            f"block with our overlaps). "
-            + ("The two intervals lie on opposite sides of zero. " if opposite else "")
-            + f"Our highest scores: {top}; our lowest: {bottom}.{share}"
-            + (" A reading consistent with this: a tiny model spends most of its parameters on token embeddings, "
-               "so two languages that draw on the same pieces compete for the same rows, while a language in "
-               "another script brings its own rows and adds mostly data for the shared layers; a large model "
-               "has room for both and gains from the shared subwords. It is a correlation over 9 languages in "
-               "which overlap, script and family go together: the miniature cannot separate them, and it "
-               "cannot reach the sizes where embeddings stop dominating." if opposite else ""))
+    if isinstance(r, str):
+        return r
+    n_lang = len(set(r.ours["source"]) | set(r.ours["target"]))
+    top, bottom = _extremes(r.ours)
+    text = (f"As the pair's token overlap grows, **our scores {_trend(r.ci_ours)}** (Spearman rho = "
+            f"{r.rho_ours:.2f}, {r.ci_ours.describe()}; {len(r.ours)} cells)")
+    if r.paper is not None:
+        text += (f" and **the paper's measured scores {_trend(r.ci_paper)}** (rho = {r.rho_paper:.2f}, "
+                 f"{r.ci_paper.describe()}; its 9x9 block with our overlaps).")
+    else:
+        text += f"; {r.paper_note}."
+    text += f" Our highest scores: {top}; our lowest: {bottom}."
+    if np.isfinite(r.embedding_share):
+        text += (f" In our matrix models the embeddings are {100 * r.embedding_share:.0f}% of the parameters; "
+                 f"in the paper's 2B model {100 * _paper_embedding_share():.0f}%.")
+    ours_falls_paper_rises = (r.paper is not None and r.ci_ours.kind == r.ci_paper.kind == "ci"
+                              and r.ci_ours.hi < 0 < r.ci_paper.lo)
+    if ours_falls_paper_rises and r.embedding_share > 0.5:
+        text += (" The two intervals lie on opposite sides of zero. A reading consistent with this: a tiny model "
+                 "spends most of its parameters on token embeddings, so two languages that draw on the same "
+                 "pieces compete for the same rows, while a language in another script brings its own rows and "
+                 "adds mostly data for the shared layers; a large model has room for both and gains from the "
+                 f"shared subwords. It is a correlation over {n_lang} languages in which overlap, script and "
+                 "family go together: this design cannot separate them.")
+    return text
 
 
 def plot_overlap(r: OverlapResult, preset: str) -> plt.Figure:
-    """Two panels: our scores and the paper's measured block against the pair's token overlap."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
-    for ax, t, col, title, rho in ((axes[0], r.ours, "ours", f"ours ({preset})", r.rho_ours),
-                                   (axes[1], r.paper, "paper", "paper, measured 9x9 (Fig. C.2)", r.rho_paper)):
+    """Our scores (and the paper's measured block, when comparable) against the pair's token overlap."""
+    panels = [(r.ours, "ours", f"ours ({preset})", r.rho_ours)]
+    if r.paper is not None:
+        panels.append((r.paper, "paper", "paper, measured 9x9 (Fig. C.2)", r.rho_paper))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), sharex=True, squeeze=False)
+    for ax, (t, col, title, rho) in zip(axes[0], panels):
         sns.regplot(data=t, x="token_overlap", y=col, ax=ax, lowess=True, scatter_kws={"s": 22, "alpha": 0.7},
                     line_kws={"color": "C3", "lw": 1.2})
         ax.axhline(0, c="grey", lw=0.6)
-        ax.set(xlabel="token overlap of the pair (histogram intersection, our 4,096-piece vocabulary)",
+        ax.set(xlabel=f"token overlap of the pair (our {r.vocab_size:,}-piece vocabulary)",
                ylabel="transfer score", title=f"{title}: Spearman {rho:.2f}")
-        ax.xaxis.label.set_size(8)
     plt.tight_layout()
     return fig
 
