@@ -12,7 +12,7 @@ training verses (held-out books never enter).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,30 +56,3 @@ def pair_overlap(preset: str | Preset, pairs: pd.DataFrame, kind: str = "multi")
     tgt = [L.resolve(x, require_corpus=True) for x in pairs["target"]]
     m = overlap_matrix(token_distributions(preset, sorted(set(src) | set(tgt)), kind))
     return pd.Series([float(m.loc[a, b]) for a, b in zip(src, tgt)], index=pairs.index, name="token_overlap")
-
-
-def language_bootstrap(cells: pd.DataFrame, stat: Callable[[pd.DataFrame], float], n_boot: int = 2000,
-                       seed: int = 0) -> tuple[float, float] | None:
-    """Percentile 95 % interval of ``stat`` over resampled *languages*, for cells of (``source``, ``target``).
-
-    Directed cells are not independent: both directions of a pair share one overlap, and every cell shares a
-    language with many others. Each replicate draws the languages with replacement and keeps every cell
-    between two drawn languages, repeated count(source) x count(target) times. ``None`` when fewer than 4
-    languages or when over half of the replicates give no finite value.
-    """
-    langs = sorted(set(cells["source"]) | set(cells["target"]))
-    if len(langs) < 4:
-        return None
-    rng = np.random.default_rng(seed)
-    src, tgt = cells["source"].to_numpy(), cells["target"].to_numpy()
-    values = []
-    for _ in range(n_boot):
-        drawn = pd.Series(rng.choice(langs, size=len(langs))).value_counts()
-        weight = drawn.reindex(src, fill_value=0).to_numpy() * drawn.reindex(tgt, fill_value=0).to_numpy()
-        rows = cells.iloc[np.repeat(np.arange(len(cells)), weight)]
-        values.append(stat(rows) if len(rows) >= 3 else np.nan)
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if values.size < n_boot / 2:
-        return None
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -510,3 +510,31 @@ def tests_table(result: dict[str, Any]) -> pd.DataFrame:
          "estimate": s["r_unordered"], "ci95": "", "p": s["p_unordered"]},
     ]
     return pd.DataFrame(rows)
+
+
+def language_bootstrap(cells: pd.DataFrame, stat: Callable[[pd.DataFrame], float], n_boot: int = 2000,
+                       seed: int = 0) -> tuple[float, float] | None:
+    """Percentile 95 % interval of ``stat`` over resampled *languages*, for cells of (``source``, ``target``).
+
+    Directed cells are not independent: both directions of a pair share one overlap, and every cell shares a
+    language with many others. Each replicate draws the languages with replacement and keeps every cell
+    between two drawn languages, repeated count(source) x count(target) times. ``None`` when fewer than 4
+    languages or when over half of the replicates give no finite value.
+    """
+    langs = sorted(set(cells["source"]) | set(cells["target"]))
+    if len(langs) < 4:
+        return None
+    rng = np.random.default_rng(seed)
+    index = {lang: i for i, lang in enumerate(langs)}
+    src = np.fromiter((index[x] for x in cells["source"]), int, len(cells))
+    tgt = np.fromiter((index[x] for x in cells["target"]), int, len(cells))
+    values = []
+    for _ in range(n_boot):
+        drawn = np.bincount(rng.integers(0, len(langs), len(langs)), minlength=len(langs))
+        rows = np.repeat(np.arange(len(cells)), drawn[src] * drawn[tgt])
+        values.append(stat(cells.take(rows)) if rows.size >= 3 else np.nan)
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size < n_boot / 2:
+        return None
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))

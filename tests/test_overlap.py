@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlas import overlap
+from atlas import overlap, stats
 
 dists = st.lists(st.floats(0, 1), min_size=5, max_size=5).filter(lambda v: sum(v) > 0)
 
@@ -40,7 +40,7 @@ def test_language_bootstrap_resamples_languages_not_cells():
     langs = ["a", "b", "c", "d", "e"]
     cells = pd.DataFrame([(s, t) for s in langs for t in langs if s != t], columns=["source", "target"])
     cells["y"] = np.arange(len(cells), dtype=float)
-    lo, hi = overlap.language_bootstrap(cells, lambda rows: float(rows["y"].mean()), n_boot=300)
+    lo, hi = stats.language_bootstrap(cells, lambda rows: float(rows["y"].mean()), n_boot=300)
     assert lo < cells["y"].mean() < hi
-    assert overlap.language_bootstrap(cells[cells["source"].isin(["a", "b"]) & cells["target"].isin(["a", "b", "c"])],
+    assert stats.language_bootstrap(cells[cells["source"].isin(["a", "b"]) & cells["target"].isin(["a", "b", "c"])],
                                       lambda rows: 0.0) is None  # 3 languages: too few to resample

@@ -23,7 +23,7 @@ from scipy import stats as sps
 from atlas import bts, fas, languages, noise, paper_tables, records, rules, stats
 from atlas import extrapolate as ex
 from atlas.chapters.page import num, words
-from atlas.chapters.verdicts import Verdict, judged, mean_ci, spearman_ci, untestable
+from atlas.chapters.verdicts import Verdict, judged, mean_ci, untestable
 from atlas.grid import build_plan
 from atlas.planning import sources
 from atlas.presets import Preset
@@ -289,17 +289,47 @@ def _agreement(ours: np.ndarray, paper: np.ndarray) -> tuple[float, float]:
     return float(np.mean(o == p)), float(o.mean() * p.mean() + (1 - o.mean()) * (1 - p.mean()))
 
 
-def _boot(values: Sequence[np.ndarray], stat: Callable[..., float], n_boot: int = 2000, seed: int = 0
-          ) -> tuple[float, float] | None:
-    """Percentile 95 % interval of ``stat`` over cells resampled with replacement (None with < 3 cells)."""
-    n = len(values[0])
-    if n < 3:
-        return None
-    rng = np.random.default_rng(seed)
-    vals = [stat(*(v[i] for v in values)) for i in (rng.integers(0, n, n) for _ in range(n_boot))]
-    vals = np.asarray(vals, float)
-    vals = vals[np.isfinite(vals)]
-    return (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))) if vals.size >= n_boot / 2 else None
+def _boot(frame: pd.DataFrame, stat: Callable[[pd.DataFrame], float]) -> tuple[float, float] | None:
+    """95 % interval of ``stat`` over resampled languages (:func:`atlas.stats.language_bootstrap`): cells that
+    share a language move together, so the interval is not narrowed by counting them as independent."""
+    return stats.language_bootstrap(frame, stat)
+
+
+def _boot_noise(frame: pd.DataFrame, stat: Callable[[pd.DataFrame], float]) -> rules.Noise:
+    """:func:`_boot` as rule noise (unknown with fewer than 4 languages or a degenerate statistic)."""
+    ci = _boot(frame, stat)
+    n = len(set(frame["source"]) | set(frame["target"])) if len(frame) else 0
+    return (rules.Noise.bootstrap_ci(*ci, source=f"bootstrap over {n} languages") if ci else
+            rules.Noise.unknown(f"no noise estimate: {n} languages (a language bootstrap needs 4 or more)"))
+
+
+def _mean_of(col: str) -> Callable[[pd.DataFrame], float]:
+    return lambda r: float(r[col].mean())
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho (average ranks for ties, as scipy's), NaN without spread; fast enough for bootstraps."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(sps.rankdata(x), sps.rankdata(y))[0, 1])
+
+
+def _spearman_of(a: str, b: str) -> Callable[[pd.DataFrame], float]:
+    return lambda r: _spearman(r[a].to_numpy(float), r[b].to_numpy(float))
+
+
+def _one_sided(r: pd.DataFrame) -> bool:
+    """True when all of ``r``'s cells share one sign in ours or in the paper's: agreement then equals chance
+    whatever the other side does, so the cells say nothing about agreement beyond chance."""
+    return r["ours"].lt(0).nunique() < 2 or r["paper"].lt(0).nunique() < 2
+
+
+def _agreement_excess(r: pd.DataFrame) -> float:
+    """Sign agreement minus chance on ``r``'s (ours, paper) cells (exact ties stay 0); NaN for a resample whose
+    cells are one-sided (:func:`_one_sided`), which carries no information about it."""
+    if _one_sided(r):
+        return float("nan")
+    return round(float(np.subtract(*_agreement(r["ours"].to_numpy(float), r["paper"].to_numpy(float)))), 12)
 
 
 @dataclass
@@ -364,32 +394,30 @@ def _spread(c: Comparison, key: str) -> str:
 
 def comparison_table(c: Comparison) -> pd.DataFrame:
     """One row per comparison with the paper's measured block: the paper's value, ours, a 95 % bootstrap
-    interval over cells, and the seed spread (the statistic recomputed with every replicate seed)."""
+    interval over languages (:func:`_boot`), and the seed spread (the statistic recomputed with every
+    replicate seed)."""
     b = c.block
     rows = []
     if len(b):
         x, y = b["ours"].to_numpy(float), b["paper"].to_numpy(float)
-        ci = _boot([x], np.mean)
-        pci = _boot([y], np.mean)
         rows.append({"comparison": "mean score over the same cells", "paper": y.mean(), "ours": x.mean(),
-                     "ours 95% CI": ci, "paper 95% CI": pci, "seed spread": _spread(c, "block_mean")})
+                     "ours 95% CI": _boot(b, _mean_of("ours")), "paper 95% CI": _boot(b, _mean_of("paper")),
+                     "seed spread": _spread(c, "block_mean")})
         rows.append({"comparison": "share of cells < 0", "paper": float(np.mean(y < 0)), "ours": float(np.mean(x < 0)),
-                     "ours 95% CI": _boot([x], lambda v: float(np.mean(v < 0))), "paper 95% CI": None,
+                     "ours 95% CI": _boot(b, lambda r: float(np.mean(r["ours"] < 0))), "paper 95% CI": None,
                      "seed spread": _spread(c, "share_negative")})
         signed = b[b["paper"] != 0]
         if len(signed):
-            so, sp = signed["ours"].to_numpy(float), signed["paper"].to_numpy(float)
-            agree, chance = _agreement(so, sp)
+            agree, chance = _agreement(signed["ours"].to_numpy(float), signed["paper"].to_numpy(float))
             rows.append({"comparison": f"sign agreement ({len(signed)} cells the paper prints as non-zero; "
                                        f"chance {chance:.2f})", "paper": 1.0, "ours": agree,
-                         "ours 95% CI": _boot([so, sp], lambda a, p: _agreement(a, p)[0]), "paper 95% CI": None,
-                         "seed spread": _spread(c, "agreement")})
+                         "ours 95% CI": _boot(signed, lambda r: _agreement(r["ours"].to_numpy(float),
+                                                                           r["paper"].to_numpy(float))[0]),
+                         "paper 95% CI": None, "seed spread": _spread(c, "agreement")})
         if len(b) >= 3 and np.ptp(x) > 0:
-            rho = float(sps.spearmanr(x, y).statistic)
-            n = spearman_ci(x, y, unit="cells")
-            rows.append({"comparison": "Spearman rho, ours vs the paper's", "paper": 1.0, "ours": rho,
-                         "ours 95% CI": (n.lo, n.hi) if n.kind == "ci" else None, "paper 95% CI": None,
-                         "seed spread": _spread(c, "spearman")})
+            rows.append({"comparison": "Spearman rho, ours vs the paper's", "paper": 1.0,
+                         "ours": float(sps.spearmanr(x, y).statistic), "ours 95% CI": _boot(b, _spearman_of("ours", "paper")),
+                         "paper 95% CI": None, "seed spread": _spread(c, "spearman")})
     got = {(s, t): v for s, t, v in zip(c.all_cells["source"], c.all_cells["target"], c.all_cells["ours"])}
     pm = paper_tables.transfer_matrix("38x38")
     (s1, t1), (s2, t2) = CONTRAST
@@ -425,7 +453,7 @@ def interference(c: Comparison, k: float = rules.K_NOISE) -> dict[str, Any]:
     x = c.all_cells["ours"].to_numpy(float)
     band = k * c.score_sd if np.isfinite(c.score_sd) else float("nan")
     cens = c.all_cells["censored"].eq("below").to_numpy(bool)
-    ci = mean_ci(x, unit="cells")
+    ci = _boot_noise(c.all_cells, _mean_of("ours"))
     return {"n": int(x.size), "below_zero": int(np.sum(x < 0)), "band": band,
             "below_band": int(np.sum(x < -band)) if np.isfinite(band) else None,
             "above_band": int(np.sum(x > band)) if np.isfinite(band) else None,
@@ -483,18 +511,12 @@ class OverlapResult:
 
 
 def _rho(t: pd.DataFrame, col: str) -> float:
-    x, y = t["token_overlap"].to_numpy(float), t[col].to_numpy(float)
-    return float(sps.spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+    return _spearman(t["token_overlap"].to_numpy(float), t[col].to_numpy(float))
 
 
 def _rho_ci(t: pd.DataFrame, col: str) -> rules.Noise:
     """Bootstrap CI of Spearman rho over languages (cells sharing a language are not independent)."""
-    from atlas import overlap
-
-    ci = overlap.language_bootstrap(t, lambda rows: _rho(rows, col))
-    n = len(set(t["source"]) | set(t["target"]))
-    return (rules.Noise.bootstrap_ci(*ci, source=f"bootstrap over {n} languages") if ci else
-            rules.Noise.unknown(f"no noise estimate: {n} languages"))
+    return _boot_noise(t, lambda rows: _rho(rows, col))
 
 
 def token_overlap(c: Comparison | None, preset: str) -> OverlapResult | str:
@@ -826,7 +848,7 @@ def chapter_verdicts(preset: str, matrix: pd.DataFrame | None, size_table: pd.Da
 
 def _interference_verdict(preset: str, c: Comparison | None) -> Verdict:
     """'Most pairs interfere': the sign rule on our mean score (censored cells at their bound), noise the wider
-    of a bootstrap over cells and the seed spread of the mean."""
+    of a bootstrap over languages and the seed spread of the mean."""
     pm = paper_tables.transfer_matrix("38x38")
     block = paper_tables.measured_block()
     d = stats.describe_matrices({"all": pm, "measured": pm.loc[block, block]})
@@ -836,7 +858,7 @@ def _interference_verdict(preset: str, c: Comparison | None) -> Verdict:
     if c is None or c.all_cells.empty:
         return untestable(CH, claim, src, paper, NO_RUNS if c is None else "no finite score in our matrix", preset)
     vals = c.all_cells["ours"].to_numpy(float)
-    n = _noise(mean_ci(vals, unit="cells"), _seed_noise(c, "mean"))
+    n = _noise(_boot_noise(c.all_cells, _mean_of("ours")), _seed_noise(c, "mean"))
     v = rules.sign(claim, paper, float(vals.mean()), n, expected="negative", name="mean BTS",
                    paper_value=float(d.loc["measured", "mean"]))
     cens = int(c.all_cells["censored"].eq("below").sum())
@@ -847,7 +869,7 @@ def _interference_verdict(preset: str, c: Comparison | None) -> Verdict:
 
 def _sign_verdict(preset: str, c: Comparison | None) -> Verdict:
     """Sign agreement with the paper's measured cells beyond chance: the sign rule on (agreement - chance),
-    noise the wider of a bootstrap over cells and the seed spread; a tie fails when the paper's own margin
+    noise the wider of a bootstrap over languages and the seed spread; a tie fails when the paper's own margin
     over chance (2 p (1 - p)) exceeds our noise."""
     claim, src = "Our scores have the paper's signs, cell by cell", "Fig. C.2, top-left 9x9 (App. B.5.1)"
     b = c.block if c is not None else pd.DataFrame(columns=["ours", "paper"])
@@ -858,8 +880,8 @@ def _sign_verdict(preset: str, c: Comparison | None) -> Verdict:
                           ours=f"{len(b)} overlapping measured cells")
     o, p = b["ours"].to_numpy(float), b["paper"].to_numpy(float)
     agree, chance = _agreement(o, p)
-    ci = _boot([o, p], lambda a, q: round(float(np.subtract(*_agreement(a, q))), 12))  # exact ties stay 0
-    boot = rules.Noise.bootstrap_ci(*ci, source=f"bootstrap over {len(b)} cells") if ci else None
+    boot = (rules.Noise.bootstrap_ci(0.0, 0.0, source="one sign on one side: agreement equals chance in every "
+                                     "resample") if _one_sided(b) else _boot_noise(b, _agreement_excess))
     seed = _seed_noise(c, "agreement")
     pn = float(np.mean(p < 0))
     v = rules.sign(claim, f"the paper's own signs (its {100 * pn:.0f}% negative cells)", round(agree - chance, 12),
@@ -882,7 +904,7 @@ def _spearman_verdict(preset: str, c: Comparison | None) -> Verdict:
                           preset, ours=f"every score {x[0]:.3g}")
     rho = float(sps.spearmanr(x, y).statistic)
     v = rules.rank_trend(claim, "measured 9x9 block: ours increase with the paper's", rho,
-                         _noise(spearman_ci(x, y, unit="cells"), _seed_noise(c, "spearman")))
+                         _noise(_boot_noise(b, _spearman_of("ours", "paper")), _seed_noise(c, "spearman")))
     return judged(CH, src, preset, _with(v, f"{v.ours} (n = {len(b)})"))
 
 
