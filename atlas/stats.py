@@ -172,7 +172,8 @@ def group_comparison(
     """Same vs different (``indicator`` = ``same_script`` or ``same_family``) on the cells of ``pairs``.
 
     Returns n, mean and median of each group, ``mean_diff`` (same - different) with a stratified bootstrap
-    95% CI (``n_boot`` resamples of cells within each group, seeded), Welch's t test, the Mann-Whitney U test
+    95% CI (``n_boot`` resamples of cells within each group, seeded) and a bootstrap over languages
+    (``mean_diff_ci95_languages``, :func:`language_bootstrap`: cells sharing a language move together), Welch's t test, the Mann-Whitney U test
     (two-sided) with the rank-biserial correlation (``2 U_same / (n_same n_diff) - 1``: +1 when every
     same-group cell beats every different-group cell), and the language-label permutation p-value of the
     mean difference.
@@ -207,8 +208,12 @@ def group_comparison(
         boots = (rng.choice(a, (n_boot, a.size)).mean(1) - rng.choice(b, (n_boot, b.size)).mean(1))
         lo, hi = np.percentile(boots, [2.5, 97.5])
         out.update(mean_diff_ci95=[float(lo), float(hi)])
+        by_lang = language_bootstrap(pairs, lambda r: _mean_diff(r["score"].to_numpy(float),
+                                                                 r[indicator].to_numpy(bool)), n_boot, seed)
+        out.update(mean_diff_ci95_languages=list(by_lang) if by_lang else [nan, nan])
     else:
-        out.update(mannwhitney_u=nan, mannwhitney_p=nan, rank_biserial=nan, mean_diff_ci95=[nan, nan])
+        out.update(mannwhitney_u=nan, mannwhitney_p=nan, rank_biserial=nan, mean_diff_ci95=[nan, nan],
+                   mean_diff_ci95_languages=[nan, nan])
     perm = _permuter or _LabelPermuter(pairs, family_coding, n_perm, seed)
     which = 0 if indicator == "same_script" else 1
     null = np.array([_mean_diff(y, perm.indicators(p)[which]) for p in perm.perms])

@@ -28,6 +28,9 @@ def test_paper_numbers_reproduced(paper_result):
     assert (script["n_same"], script["n_different"]) == (406, 1000)
     lo, hi = script["mean_diff_ci95"]
     assert lo < script["mean_diff"] < hi and lo > 0
+    # resampling languages, not cells: 38 languages carry less information than 1,406 cells, so it is wider
+    llo, lhi = script["mean_diff_ci95_languages"]
+    assert llo < script["mean_diff"] < lhi and lhi - llo > hi - lo
     assert script["welch_p"] < 1e-3 and 0 < script["rank_biserial"] < 1
     # the transcription notes' family means: legend groups -0.205 vs -0.356, Glottolog -0.314 vs -0.362
     assert r["same_family_mean"] == pytest.approx(-0.205, abs=1e-3)
