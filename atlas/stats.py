@@ -173,8 +173,8 @@ def group_comparison(
 
     Returns n, mean and median of each group, ``mean_diff`` (same - different) with a stratified bootstrap
     95% CI (``n_boot`` resamples of cells within each group, seeded) and a bootstrap over languages
-    (``mean_diff_ci95_languages``, :func:`language_bootstrap`: cells sharing a language move together), Welch's t test, the Mann-Whitney U test
-    (two-sided) with the rank-biserial correlation (``2 U_same / (n_same n_diff) - 1``: +1 when every
+    (``mean_diff_ci95_languages``, :func:`language_bootstrap`: cells sharing a language move together),
+    Welch's t test, the Mann-Whitney U test (two-sided) with the rank-biserial correlation (``2 U_same / (n_same n_diff) - 1``: +1 when every
     same-group cell beats every different-group cell), and the language-label permutation p-value of the
     mean difference.
     """

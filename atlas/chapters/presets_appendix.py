@@ -1,4 +1,4 @@
-"""The presets appendix: what the study budgets say, as sentences (the hours come from :func:`atlas.grid.study_hours`)."""
+"""The presets appendix: what the study budgets say, as sentences (hours from :func:`atlas.grid.study_hours`)."""
 
 from __future__ import annotations
 

@@ -416,7 +416,7 @@ def comparison_table(c: Comparison) -> pd.DataFrame:
                          "paper 95% CI": None, "seed spread": _spread(c, "agreement")})
         if len(b) >= 3 and np.ptp(x) > 0:
             rows.append({"comparison": "Spearman rho, ours vs the paper's", "paper": 1.0,
-                         "ours": float(sps.spearmanr(x, y).statistic), "ours 95% CI": _boot(b, _spearman_of("ours", "paper")),
+                         "ours": _spearman(x, y), "ours 95% CI": _boot(b, _spearman_of("ours", "paper")),
                          "paper 95% CI": None, "seed spread": _spread(c, "spearman")})
     got = {(s, t): v for s, t, v in zip(c.all_cells["source"], c.all_cells["target"], c.all_cells["ours"])}
     pm = paper_tables.transfer_matrix("38x38")
@@ -997,8 +997,10 @@ def _training_verdicts(preset: str, sweep: pd.DataFrame | None) -> list[Verdict]
                               "no direction has 2+ finite scores after the warmup", preset, ours="n/a"))
     else:
         down = int((trend["slope_per_doubling"] < 0).sum())
+        # directions share languages: over a whole matrix also resample languages (a few pairs cannot be)
+        boot = _boot_noise(trend, _mean_of("slope_per_doubling")) if len(trend) >= 10 else None
         v = rules.sign(claim, paper, float(trend["slope_per_doubling"].mean()),
-                       mean_ci(trend["slope_per_doubling"], unit="directions"), expected="negative",
+                       _noise(mean_ci(trend["slope_per_doubling"], unit="directions"), boot), expected="negative",
                        name="mean slope per doubling of d_mono")
         out.append(judged(ch, src, preset, _with(
             v, f"{v.ours}; BTS falls with d_mono for {down} of {len(trend)} directions (d_mono "
