@@ -487,6 +487,9 @@ def tests_table(result: dict[str, Any]) -> pd.DataFrame:
         rows += [
             {"effect": key, "test": "mean difference, same - different (stratified cell bootstrap CI)",
              "estimate": g["mean_diff"], "ci95": f"[{ci[0]:.3f}, {ci[1]:.3f}]", "p": float("nan")},
+            {"effect": key, "test": "mean difference, same - different (bootstrap over languages CI)",
+             "estimate": g["mean_diff"], "ci95": "[{:.3f}, {:.3f}]".format(*g.get("mean_diff_ci95_languages",
+                                                                            [float("nan")] * 2)), "p": float("nan")},
             {"effect": key, "test": "Welch t", "estimate": g["welch_t"], "ci95": "", "p": g["welch_p"]},
             {"effect": key, "test": "Mann-Whitney U (estimate = rank-biserial r)", "estimate": g["rank_biserial"],
              "ci95": "", "p": g["mannwhitney_p"]},
