@@ -510,6 +510,7 @@ def matrix_from_runs(
     d_mono: float | None = None,
     loss: str = "loss",
     root: Path | None = None,
+    censored_at_bound: bool = False,
 ) -> pd.DataFrame:
     """Our transfer matrix: rows = target, columns = source (ISO 639-3), cell = BTS_{source->target}.
 
@@ -518,16 +519,22 @@ def matrix_from_runs(
     replicates (run ids ``-seed<n>``) stay out: each cell is the primary run's score (:func:`seed_table`). The
     diagonal and unmeasured cells are NaN; ``frame.attrs`` carries ``shape``, ``budget`` (tokens per
     language), ``eval_set``, ``loss`` and ``reasons`` ({(target, source): why NaN}). See :func:`bts_table`.
+    ``censored_at_bound``: a direction whose bilingual run never reached the target loss enters at the bound
+    of its score (its rank is then still right) instead of NaN; ``attrs["n_censored_at_bound"]`` counts them.
     """
     table = bts_table(preset, shape=shape, eval_set=eval_set, d_mono=d_mono, loss=loss, root=root)
     shape, budget = _main_group(table, preset, shape)
     sub = table[(table["shape"] == shape) & (table["budget"] == budget) & ~table["replicate"].astype(bool)]
     langs = sorted(set(sub["source"]) | set(sub["target"]))
+    at_bound = (censored_at_bound & sub["censored"].eq("below") & ~np.isfinite(sub["bts"].astype(float))
+                & np.isfinite(sub["bound"].astype(float)))
+    sub = sub.assign(bts=np.where(at_bound, sub["bound"], sub["bts"]))
     matrix = sub.pivot(index="target", columns="source", values="bts").reindex(index=langs, columns=langs)
     matrix.index.name, matrix.columns.name = "target", "source"
     matrix = matrix.astype(float)
     matrix.attrs.update(shape=shape, budget=budget, eval_set=eval_set, loss=loss, preset=preset,
-                        reasons={(r.target, r.source): r.reason for r in sub.itertuples() if r.reason})
+                        reasons={(r.target, r.source): r.reason for r in sub.itertuples() if r.reason},
+                        n_censored_at_bound=int(at_bound.sum()))
     return matrix
 
 

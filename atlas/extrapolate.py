@@ -239,21 +239,15 @@ def extrapolate_runs(
     from atlas import bts as bts_mod
     from atlas import fas
 
-    matrix = bts_mod.matrix_from_runs(preset, shape=shape, eval_set=eval_set, loss=loss, root=root)
-    # a direction whose bilingual run never reached the target loss is measured as "below the run's reach":
-    # it enters at that bound, as in the chapter's sign and rank comparisons (its rank is then still right)
-    rows = bts_mod.bts_table(preset, shape=matrix.attrs["shape"], eval_set=eval_set, loss=loss, root=root)
-    rows = rows[(rows["budget"] == matrix.attrs["budget"]) & ~rows["replicate"].astype(bool)
-                & rows["censored"].eq("below") & np.isfinite(rows["bound"].astype(float))]
-    for r in rows.itertuples():
-        if r.target in matrix.index and r.source in matrix.columns and np.isnan(matrix.loc[r.target, r.source]):
-            matrix.loc[r.target, r.source] = float(r.bound)
+    # a direction below the bilingual run's reach enters at its bound, as in the chapter's sign and rank comparisons
+    matrix = bts_mod.matrix_from_runs(preset, shape=shape, eval_set=eval_set, loss=loss, root=root,
+                                      censored_at_bound=True)
     ft_shape = shape or matrix.attrs["shape"]
     table = fas.fas_table(preset, shape=ft_shape, base_tokens=base_tokens, eval_set=eval_set, loss=loss, root=root)
     feats = fas.transfer_features(table)
     info = {"preset": preset, "bts_shape": matrix.attrs["shape"], "bts_budget": matrix.attrs["budget"],
             "fas_shape": table.attrs["shape"], "fas_base_tokens": table.attrs["base_tokens"], "eval_set": eval_set,
-            "loss": loss, "n_censored_at_bound": int(len(rows))}
+            "loss": loss, "n_censored_at_bound": matrix.attrs["n_censored_at_bound"]}
     try:
         result = extrapolate(matrix, feats, seeds, n_splits)
     except ExtrapolationError as exc:

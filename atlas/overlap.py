@@ -52,7 +52,12 @@ def pair_overlap(preset: str | Preset, pairs: pd.DataFrame, kind: str = "multi")
     """The token overlap of each (``source``, ``target``) row of ``pairs`` (language codes in any accepted
     form), as a Series aligned with ``pairs``. A language outside the corpus raises
     :class:`atlas.languages.UnknownLanguageError`."""
+    langs = {L.resolve(x, require_corpus=True) for x in (*pairs["source"], *pairs["target"])}
+    return lookup(overlap_matrix(token_distributions(preset, sorted(langs), kind)), pairs)
+
+
+def lookup(matrix: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
+    """The overlap of each (``source``, ``target``) row of ``pairs`` from an :func:`overlap_matrix`."""
     src = [L.resolve(x, require_corpus=True) for x in pairs["source"]]
     tgt = [L.resolve(x, require_corpus=True) for x in pairs["target"]]
-    m = overlap_matrix(token_distributions(preset, sorted(set(src) | set(tgt)), kind))
-    return pd.Series([float(m.loc[a, b]) for a, b in zip(src, tgt)], index=pairs.index, name="token_overlap")
+    return pd.Series([float(matrix.loc[a, b]) for a, b in zip(src, tgt)], index=pairs.index, name="token_overlap")

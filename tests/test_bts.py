@@ -483,3 +483,16 @@ def test_chapter_comparison_on_design_runs_carries_the_seed_spread(tmp_path, mon
     v = {x.claim: x for x in transfer_matrix.chapter_verdicts("smoke", s.matrix, bts.bts_vs_size("smoke"), None, c)}
     assert v["es->pt is synergistic, en->zh interferes"].status == "reproduced"
     assert "pooled seed s.d." in v["es->pt is synergistic, en->zh interferes"].reason
+
+
+def test_censored_directions_enter_the_matrix_at_their_bound():
+    from atlas import records
+
+    if not any(records.iter_runs("cpu", "bilingual")):
+        pytest.skip("no committed cpu runs")
+    plain = bts.matrix_from_runs("cpu")
+    bounded = bts.matrix_from_runs("cpu", censored_at_bound=True)
+    filled = np.isnan(plain.to_numpy()) & np.isfinite(bounded.to_numpy())
+    assert plain.attrs["n_censored_at_bound"] == 0 and bounded.attrs["n_censored_at_bound"] == int(filled.sum())
+    assert np.array_equal(np.isfinite(plain.to_numpy()), np.isfinite(plain.to_numpy()) & np.isfinite(bounded.to_numpy()))
+    assert (bounded.to_numpy()[filled] <= np.nanmin(plain.to_numpy())).all()  # a bound sits below every score

@@ -289,15 +289,10 @@ def _agreement(ours: np.ndarray, paper: np.ndarray) -> tuple[float, float]:
     return float(np.mean(o == p)), float(o.mean() * p.mean() + (1 - o.mean()) * (1 - p.mean()))
 
 
-def _boot(frame: pd.DataFrame, stat: Callable[[pd.DataFrame], float]) -> tuple[float, float] | None:
-    """95 % interval of ``stat`` over resampled languages (:func:`atlas.stats.language_bootstrap`): cells that
-    share a language move together, so the interval is not narrowed by counting them as independent."""
-    return stats.language_bootstrap(frame, stat)
-
-
 def _boot_noise(frame: pd.DataFrame, stat: Callable[[pd.DataFrame], float]) -> rules.Noise:
-    """:func:`_boot` as rule noise (unknown with fewer than 4 languages or a degenerate statistic)."""
-    ci = _boot(frame, stat)
+    """:func:`atlas.stats.language_bootstrap` as rule noise: cells that share a language move together, so the
+    interval is not narrowed by counting them as independent (unknown with < 4 languages or a degenerate stat)."""
+    ci = stats.language_bootstrap(frame, stat)
     n = len(set(frame["source"]) | set(frame["target"])) if len(frame) else 0
     return (rules.Noise.bootstrap_ci(*ci, source=f"bootstrap over {n} languages") if ci else
             rules.Noise.unknown(f"no noise estimate: {n} languages (a language bootstrap needs 4 or more)"))
@@ -394,29 +389,29 @@ def _spread(c: Comparison, key: str) -> str:
 
 def comparison_table(c: Comparison) -> pd.DataFrame:
     """One row per comparison with the paper's measured block: the paper's value, ours, a 95 % bootstrap
-    interval over languages (:func:`_boot`), and the seed spread (the statistic recomputed with every
-    replicate seed)."""
-    b = c.block
+    interval over languages (:func:`atlas.stats.language_bootstrap`), and the seed spread (the statistic
+    recomputed with every replicate seed)."""
+    b, boot = c.block, stats.language_bootstrap
     rows = []
     if len(b):
         x, y = b["ours"].to_numpy(float), b["paper"].to_numpy(float)
         rows.append({"comparison": "mean score over the same cells", "paper": y.mean(), "ours": x.mean(),
-                     "ours 95% CI": _boot(b, _mean_of("ours")), "paper 95% CI": _boot(b, _mean_of("paper")),
+                     "ours 95% CI": boot(b, _mean_of("ours")), "paper 95% CI": boot(b, _mean_of("paper")),
                      "seed spread": _spread(c, "block_mean")})
         rows.append({"comparison": "share of cells < 0", "paper": float(np.mean(y < 0)), "ours": float(np.mean(x < 0)),
-                     "ours 95% CI": _boot(b, lambda r: float(np.mean(r["ours"] < 0))), "paper 95% CI": None,
+                     "ours 95% CI": boot(b, lambda r: float(np.mean(r["ours"] < 0))), "paper 95% CI": None,
                      "seed spread": _spread(c, "share_negative")})
         signed = b[b["paper"] != 0]
         if len(signed):
             agree, chance = _agreement(signed["ours"].to_numpy(float), signed["paper"].to_numpy(float))
             rows.append({"comparison": f"sign agreement ({len(signed)} cells the paper prints as non-zero; "
                                        f"chance {chance:.2f})", "paper": 1.0, "ours": agree,
-                         "ours 95% CI": _boot(signed, lambda r: _agreement(r["ours"].to_numpy(float),
+                         "ours 95% CI": boot(signed, lambda r: _agreement(r["ours"].to_numpy(float),
                                                                            r["paper"].to_numpy(float))[0]),
                          "paper 95% CI": None, "seed spread": _spread(c, "agreement")})
         if len(b) >= 3 and np.ptp(x) > 0:
             rows.append({"comparison": "Spearman rho, ours vs the paper's", "paper": 1.0,
-                         "ours": _spearman(x, y), "ours 95% CI": _boot(b, _spearman_of("ours", "paper")),
+                         "ours": _spearman(x, y), "ours 95% CI": boot(b, _spearman_of("ours", "paper")),
                          "paper 95% CI": None, "seed spread": _spread(c, "spearman")})
     got = {(s, t): v for s, t, v in zip(c.all_cells["source"], c.all_cells["target"], c.all_cells["ours"])}
     pm = paper_tables.transfer_matrix("38x38")
@@ -530,15 +525,18 @@ def token_overlap(c: Comparison | None, preset: str) -> OverlapResult | str:
     p = Preset.load(preset)
     vocab = set(languages.validate_languages(p.languages, require_corpus=True))
     ours = c.all_cells[["source", "target", "ours", "censored"]].copy()
-    ours["token_overlap"] = overlap.pair_overlap(p, ours)
     block = paper_tables.measured_block()
+    comparable = set(block) <= vocab
+    wanted = set(ours["source"]) | set(ours["target"]) | (set(block) if comparable else set())
+    m = overlap.overlap_matrix(overlap.token_distributions(p, sorted(wanted)))  # one pass for both studies
+    ours["token_overlap"] = overlap.lookup(m, ours)
     paper, rho_p, ci_p, note = None, float("nan"), rules.Noise.unknown(), ""
-    if set(block) <= vocab:
+    if comparable:
         pm = paper_tables.transfer_matrix("38x38").loc[block, block]
         paper = pm.stack().rename("paper").reset_index()
         paper.columns = ["target", "source", "paper"]
         paper = paper[paper["source"] != paper["target"]].reset_index(drop=True)
-        paper["token_overlap"] = overlap.pair_overlap(p, paper)
+        paper["token_overlap"] = overlap.lookup(m, paper)
         rho_p, ci_p = _rho(paper, "paper"), _rho_ci(paper, "paper")
     else:
         note = (f"the `{preset}` vocabulary was not trained on {', '.join(sorted(set(block) - vocab))}, so their "
