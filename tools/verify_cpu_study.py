@@ -13,7 +13,7 @@ import numpy as np
 
 from atlas import bts, fas, grid, paper_tables, records
 from atlas import languages as L
-from atlas.presets import Preset
+from atlas.presets import Preset, available_presets
 
 
 def checks(preset: str) -> list[tuple[str, bool, str]]:
@@ -95,7 +95,7 @@ def checks(preset: str) -> list[tuple[str, bool, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--preset", default="cpu", choices=available_presets())
     args = ap.parse_args(argv)
     results = checks(args.preset)
     for what, ok, measured in results:
